@@ -1,0 +1,5 @@
+import sys
+
+from quasiratio.cli import main
+
+sys.exit(main())

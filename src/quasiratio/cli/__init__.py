@@ -1,0 +1,79 @@
+"""The ``quasiratio`` command line: one subcommand per task.
+
+Subcommand modules import torch and the heavy readers inside their
+``run`` function, so ``quasiratio --help`` and ``quasiratio inspect`` start
+quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from quasiratio._version import __version__
+
+#: Subcommand name -> module in this package with ``add_arguments`` and ``run``.
+SUBCOMMANDS = {
+    "inspect": "inspect_cmd",
+    "fit": "fit_cmd",
+    "reweight": "reweight_cmd",
+    "evaluate": "evaluate_cmd",
+    "demo": "demo_cmd",
+    "export-onnx": "export_cmd",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="quasiratio",
+        description="Learn likelihood ratios from weighted (also negatively weighted) events.",
+    )
+    parser.add_argument("--version", action="version", version=f"quasiratio {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars and only warnings in the log")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in SUBCOMMANDS.items():
+        try:
+            module = importlib.import_module(f"quasiratio.cli.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"quasiratio.cli.{module_name}":
+                raise
+            continue
+        doc = (module.__doc__ or "").strip().splitlines()
+        sub_parser = sub.add_parser(name, help=doc[0] if doc else None, description=(module.__doc__ or None))
+        module.add_arguments(sub_parser)
+        sub_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.captureWarnings(True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line and return its exit status."""
+    from quasiratio.errors import QuasiRatioError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    _configure_logging(args.verbose, args.quiet)
+    try:
+        return int(args._run(args) or 0)
+    except QuasiRatioError as exc:
+        message = " ".join(str(exc).split())
+        print(f"quasiratio {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"quasiratio {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
