@@ -1,0 +1,41 @@
+"""LHE events as EventSamples: a chosen weight and features from the particle records."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+
+from quasiratio.events import EventSample
+from quasiratio.io.checks import check_weight_values
+from quasiratio.io.features import lhe_features
+from quasiratio.io.lhe import EVENT_WEIGHT, LHEEvents, iter_lhe, read_lhe
+
+
+def _to_sample(
+    events: LHEEvents, path: str, weight: str | None, features: Sequence[str] | None
+) -> EventSample:
+    name = weight or EVENT_WEIGHT
+    w = check_weight_values(events.weight(weight, source=path), name, path)
+    x, names = lhe_features(events.particles, features)
+    return EventSample(x, w, tuple(names), weight_name=name, source=path)
+
+
+def read_lhe_sample(
+    path: str | os.PathLike, *, weight: str | None = None, features: Sequence[str] | None = None
+) -> EventSample:
+    """Read an LHE file with the weight ``weight`` (XWGTUP when None)."""
+    return _to_sample(read_lhe(path), os.fspath(path), weight, features)
+
+
+def iter_lhe_samples(
+    path: str | os.PathLike,
+    *,
+    weight: str | None = None,
+    features: Sequence[str] | None = None,
+    chunk_size: int = 100_000,
+) -> Iterator[EventSample]:
+    """Yield EventSamples of an LHE file chunk by chunk, with the names of the first chunk."""
+    for events in iter_lhe(path, chunk_size=chunk_size):
+        sample = _to_sample(events, os.fspath(path), weight, features)
+        features = list(sample.feature_names)
+        yield sample

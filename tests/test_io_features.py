@@ -1,0 +1,123 @@
+"""LHE default features: names, fill value, composites and the convention-leak check."""
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from quasiratio.errors import InputError
+from quasiratio.io import read_events
+from quasiratio.io.features import FILL_VALUE, FeatureLeakWarning, disjoint_features, warn_disjoint_features
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+FXFX = DATA / "pylhe-testfile-madgraph-2.2.1-Z-fxfx.lhe.gz"
+MLM = DATA / "pylhe-testfile-madgraph-2.2.1-Z-mlm.lhe.gz"
+JJ = DATA / "pylhe-testfile-madgraph5-3.5.8-pp_to_jj.lhe.gz"
+SMEFT = DATA / "event2vec-smeftsim_VBFH-1.lhe.gz"
+
+DRELL_YAN_DEFAULT = (
+    "l1_pt", "l1_eta", "l1_phi", "l2_pt", "l2_eta", "l2_phi",
+    "j1_pt", "j1_eta", "j1_phi", "j2_pt", "j2_eta", "j2_phi",
+    "n_leptons", "n_partons", "ll_mass", "ll_pt", "ll_rapidity",
+    "jj_mass", "jj_delta_eta", "sys_mass", "sys_rapidity",
+)
+
+
+@pytest.fixture(scope="module")
+def fxfx():
+    return read_events(FXFX)
+
+
+@pytest.fixture(scope="module")
+def mlm():
+    return read_events(MLM)
+
+
+def column(sample, name):
+    return sample.x[:, sample.feature_names.index(name)]
+
+
+def test_drell_yan_default_names(fxfx, mlm):
+    assert fxfx.feature_names == DRELL_YAN_DEFAULT
+    assert mlm.feature_names == DRELL_YAN_DEFAULT
+
+
+def test_default_set_has_no_light_masses(fxfx):
+    assert not [n for n in fxfx.feature_names if re.fullmatch(r"[lja][0-9]+_mass", n)]
+
+
+def test_parton_multiplicities(fxfx, mlm):
+    # Counts of events with 0, 1, 2 outgoing partons, checked against a
+    # count of status-1 quark and gluon lines per event with grep and awk.
+    values, counts = np.unique(column(fxfx, "n_partons"), return_counts=True)
+    assert values.tolist() == [0, 1, 2]
+    assert counts.tolist() == [4321, 4123, 1556]
+    values, counts = np.unique(column(mlm, "n_partons"), return_counts=True)
+    assert counts.tolist() == [5512, 2856, 1632]
+
+
+def test_fill_value_for_missing_partons(fxfx):
+    no_parton = column(fxfx, "n_partons") == 0
+    one_parton = column(fxfx, "n_partons") == 1
+    assert np.all(column(fxfx, "j1_pt")[no_parton] == FILL_VALUE)
+    assert np.all(column(fxfx, "j1_pt")[~no_parton] > 0)
+    assert np.all(column(fxfx, "j2_eta")[one_parton] == FILL_VALUE)
+    assert np.all(column(fxfx, "jj_mass")[one_parton] == FILL_VALUE)
+
+
+def test_first_event_dilepton_mass(fxfx):
+    # e+ and e- four-momenta (px, py, pz, E) of the first FxFx event, copied from the file.
+    p = np.array([14.377179, -47.989973, -541.79822, 544.10941]) + np.array(
+        [-23.5373, 33.62229, -230.43546, 234.06188]
+    )
+    mass = np.sqrt(p[3] ** 2 - p[0] ** 2 - p[1] ** 2 - p[2] ** 2)
+    assert column(fxfx, "ll_mass")[0] == pytest.approx(mass, rel=1e-7)
+    assert column(fxfx, "ll_pt")[0] == pytest.approx(np.hypot(p[0], p[1]), rel=1e-7)
+
+
+def test_leptons_ordered_by_pt(fxfx):
+    assert np.all(column(fxfx, "l1_pt") >= column(fxfx, "l2_pt"))
+
+
+def test_system_pt_vanishes():
+    # Incoming partons carry no transverse momentum, so the sum of all
+    # outgoing momenta has pT zero up to the 8 printed digits.
+    sample = read_events(JJ, features=["sys_pt", "sys_mass", "jj_mass"])
+    assert np.max(np.abs(sample.x[:, 0])) < 1e-3
+    # In a 2 -> 2 process the system is the dijet.
+    assert np.allclose(sample.x[:, 1], sample.x[:, 2], rtol=1e-9)
+
+
+def test_higgs_mass_is_default():
+    sample = read_events(SMEFT)
+    assert "h1_mass" in sample.feature_names
+    assert "h1_pt" in sample.feature_names
+    assert np.allclose(column(sample, "h1_mass"), 125.09)
+
+
+def test_light_masses_leak_between_generators():
+    names = ["l1_mass", "j1_mass", "ll_mass", "n_partons"]
+    a = read_events(FXFX, features=names)
+    b = read_events(MLM, features=names)
+    assert disjoint_features(a, b) == ["l1_mass", "j1_mass"]
+    with pytest.warns(FeatureLeakWarning, match=r"\['l1_mass', 'j1_mass'\]"):
+        warn_disjoint_features(a, b)
+
+
+def test_default_features_do_not_leak(fxfx, mlm):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FeatureLeakWarning)
+        assert warn_disjoint_features(fxfx, mlm) == []
+
+
+def test_user_feature_order_kept():
+    sample = read_events(JJ, features=["j2_pt", "j1_pt", "n_partons"])
+    assert sample.feature_names == ("j2_pt", "j1_pt", "n_partons")
+    assert np.all(sample.x[:, 2] == 2)
+
+
+def test_unknown_feature_name():
+    with pytest.raises(InputError, match=r"unknown LHE feature 'j1_ptt'"):
+        read_events(JJ, features=["j1_ptt"])
