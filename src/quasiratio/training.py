@@ -184,6 +184,14 @@ class _Runtime:
     def wrap_model(self, model: nn.Module) -> nn.Module:
         return model
 
+    def global_events(self, n_local: int) -> int:
+        """Number of training events over all processes; this process holds ``n_local``."""
+        return n_local
+
+    def local_rows(self, index: torch.Tensor) -> torch.Tensor:
+        """Rows of this process's data among the global event indices ``index``."""
+        return index
+
 
 def train(
     model: nn.Module,
@@ -232,13 +240,13 @@ class _Loop:
         self.validation = validation
         self.config = config
         self.runtime = runtime
-        self.n = len(data["weight"])
+        self.n = runtime.global_events(len(data["weight"]))
         self.optimizer = torch.optim.AdamW(
             model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
         )
         self.scheduler = _make_scheduler(self.optimizer, config)
         self.generator = torch.Generator(device=runtime.device).manual_seed(config.seed)
-        self.use_validation = validation is not None and _totals_usable(validation)
+        self.use_validation = validation is not None and _totals_usable(validation, runtime)
         self.history = TrainingHistory(validation_reliable=validation is None or self.use_validation)
         self.best_loss = math.inf
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -289,8 +297,9 @@ class _Loop:
         losses = torch.empty(n_batches, device=self.runtime.device)
         for b in range(n_batches):
             index = order[b * size:(b + 1) * size]
-            batch = {key: value[index] for key, value in self.data.items()}
-            loss = self._batch_loss(batch)
+            rows = self.runtime.local_rows(index)
+            batch = {key: value[rows] for key, value in self.data.items()}
+            loss = self._batch_loss(batch, len(index))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -306,11 +315,12 @@ class _Loop:
             )
         return float(self.runtime.all_reduce_sum(losses.sum().double()))
 
-    def _batch_loss(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    def _batch_loss(self, batch: Mapping[str, torch.Tensor], batch_events: int) -> torch.Tensor:
+        """Weighted loss of the batch; ``batch_events`` counts it over all processes."""
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.autocast):
             per_event = self.objective(self.ddp_model, batch)
         weighted = (batch["weight"] * per_event.float()).sum()
-        return weighted * (self.n / len(batch["weight"]))
+        return weighted * (self.n / batch_events)
 
     def _validation_loss(self) -> float:
         """Sum of weight * loss over the validation set, in float64, without autograd.
@@ -394,16 +404,18 @@ def _to_device(data: Mapping[str, torch.Tensor], device: torch.device) -> dict[s
     return {key: value.to(device) for key, value in data.items()}
 
 
-def _totals_usable(validation: Mapping[str, torch.Tensor]) -> bool:
+def _totals_usable(validation: Mapping[str, torch.Tensor], runtime: _Runtime) -> bool:
     """Check that no validation class has a total indistinguishable from zero."""
     w = validation["weight"].double()
     groups = [("all events", torch.ones_like(w, dtype=torch.bool))]
     if "y" in validation:
         y = validation["y"].reshape(-1)
-        groups = [(f"class y={int(v)}", y == v) for v in torch.unique(y).tolist()]
+        # Every process must test the same classes, whatever its shard contains.
+        labels = torch.unique(y).tolist() if runtime.world_size == 1 else [0.0, 1.0]
+        groups = [(f"class y={int(v)}", y == v) for v in labels]
     for name, mask in groups:
-        total = float(w[mask].sum())
-        absolute = float(w[mask].abs().sum())
+        sums = torch.stack([w[mask].sum(), w[mask].abs().sum()])
+        total, absolute = (float(v) for v in runtime.all_reduce_sum(sums))
         if absolute > 0 and abs(total) < SMALL_TOTAL_RELATIVE * absolute:
             warnings.warn(
                 f"validation {name}: the weights sum to {total:.3g} against a sum of "
