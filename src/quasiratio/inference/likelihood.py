@@ -1,0 +1,195 @@
+"""Extended unbinned likelihood of the interference model, its maximum and scans.
+
+For events x_i with weights w_i (1 for data) the extended log-likelihood,
+up to terms that do not depend on mu, is
+
+    ln L(mu) = -nu(mu) + sum_i w_i ln h(x_i|mu),
+    h(x|mu) = sigma_B + t sigma_SI r_SI(x) + (t^2 - t) sigma_S r_S(x),   t = sqrt(mu),
+
+(see :mod:`quasiratio.inference.model`). In t the event factor is a
+quadratic, so the score d ln L / dt and its derivative are exact sums and
+the maximum is found by Newton steps inside a bracket from a coarse grid.
+The supported range is mu >= 0. Where h <= 0 for some event the model is
+not a density, ln L is -inf there and the scan marks the point invalid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import warnings
+
+import numpy as np
+
+from quasiratio.errors import InputError, QuasiRatioWarning
+from quasiratio.inference.model import EventRatios, Yields, check_signal_strength
+
+logger = logging.getLogger(__name__)
+
+#: Status of a scan point.
+OK, INVALID = "ok", "invalid"
+
+
+@dataclasses.dataclass(frozen=True)
+class Scan:
+    """Test statistic lambda(mu) = -2 [ln L(mu) - ln L(mu_hat)] on a grid of mu.
+
+    ``mu``, ``test_statistic`` and ``status`` are aligned; ``status`` is
+    ``"ok"`` or ``"invalid"`` (model density <= 0 at some event, lambda = inf).
+    """
+
+    method: str
+    mu: np.ndarray
+    test_statistic: np.ndarray
+    status: np.ndarray
+    mu_hat: float
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "mu_hat": self.mu_hat, "mu": self.mu.tolist(),
+                "test_statistic": self.test_statistic.tolist(), "status": self.status.tolist()}
+
+
+class UnbinnedLikelihood:
+    """Extended unbinned likelihood of each experiment in ``ratios``.
+
+    ``mu_max`` bounds the fit; ``grid_points`` is the size of the coarse
+    grid, uniform in sqrt(mu), that brackets the maximum.
+    """
+
+    method = "unbinned"
+
+    def __init__(self, ratios: EventRatios, yields: Yields, *, mu_max: float = 10.0,
+                 grid_points: int = 61, chunk_size: int = 4_000_000) -> None:
+        if not mu_max > 0:
+            raise InputError(f"mu_max={mu_max} must be positive")
+        self.ratios = ratios
+        self.yields = yields
+        self.mu_max = float(mu_max)
+        self.grid_points = int(grid_points)
+        self.chunk_size = int(chunk_size)
+        self._u = yields.signal_interference * ratios.signal_interference
+        self._v = yields.signal * ratios.signal
+        self._index = ratios.experiment_index
+        self._mu_hat: np.ndarray | None = None
+
+    @property
+    def n_experiments(self) -> int:
+        return self.ratios.n_experiments
+
+    def log_likelihood(self, mu) -> np.ndarray:
+        """Return ln L on a grid of mu, shape (len(mu), n_experiments); -inf where invalid."""
+        mu = check_signal_strength(mu)
+        root = np.sqrt(mu)[:, None]
+        a, b = root, mu[:, None] - root
+        out = np.zeros((len(mu), self.n_experiments))
+        step = max(1, self.chunk_size // max(len(mu), 1))
+        offsets = self.ratios.offsets
+        for start in range(0, len(self._u), step):
+            stop = min(start + step, len(self._u))
+            h = self.yields.background + a * self._u[start:stop] + b * self._v[start:stop]
+            terms = self.ratios.weight[start:stop] * _safe_log(h)
+            first, last = self._index[start], self._index[stop - 1]
+            experiments = np.arange(first, last + 1)
+            starts = np.clip(offsets[experiments] - start, 0, None)
+            present = np.concatenate([starts[:-1] < starts[1:], [True]])
+            out[:, experiments[present]] += np.add.reduceat(terms, starts[present], axis=1)
+        return out - self.yields.expected(mu)[:, None]
+
+    def log_likelihood_at(self, mu_per_experiment) -> np.ndarray:
+        """Return ln L of each experiment at its own mu, shape (n_experiments,)."""
+        mu = check_signal_strength(mu_per_experiment)
+        root = np.sqrt(mu)
+        a, b = np.repeat(root, self.ratios.counts), np.repeat(mu - root, self.ratios.counts)
+        h = self.yields.background + a * self._u + b * self._v
+        sums = np.bincount(self._index, weights=self.ratios.weight * _safe_log(h),
+                           minlength=self.n_experiments)
+        return sums - self.yields.expected(mu)
+
+    def _score(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return d ln L / dt and d^2 ln L / dt^2 of each experiment at t = sqrt(mu)."""
+        y = self.yields
+        t_event = np.repeat(t, self.ratios.counts)
+        h = y.background + t_event * self._u + (t_event**2 - t_event) * self._v
+        dh = self._u + (2 * t_event - 1) * self._v
+        ratio = dh / h
+        w = self.ratios.weight
+        n = self.n_experiments
+        first = np.bincount(self._index, weights=w * ratio, minlength=n)
+        second = np.bincount(self._index, weights=w * (2 * self._v / h - ratio**2), minlength=n)
+        first -= y.signal_interference + (2 * t - 1) * y.signal
+        second -= 2 * y.signal
+        return first, second
+
+    @property
+    def mu_hat(self) -> np.ndarray:
+        """Maximum-likelihood mu of each experiment on [0, mu_max]."""
+        if self._mu_hat is None:
+            self._mu_hat = self._fit()
+        return self._mu_hat
+
+    def _fit(self) -> np.ndarray:
+        t_grid = np.linspace(0.0, np.sqrt(self.mu_max), self.grid_points)
+        values = self.log_likelihood(t_grid**2)
+        k = np.argmax(values, axis=0)
+        lo = t_grid[np.maximum(k - 1, 0)]
+        hi = t_grid[np.minimum(k + 1, len(t_grid) - 1)]
+        t = _newton_in_bracket(self._score, t_grid[k], lo, hi)
+        t = np.where(self.log_likelihood_at(t**2) >= values[k, np.arange(len(k))], t, t_grid[k])
+        at_limit = np.isclose(t, t_grid[-1])
+        if at_limit.any():
+            warnings.warn(
+                f"{int(at_limit.sum())} of {len(t)} fits reached mu_max={self.mu_max}; "
+                "raise mu_max", QuasiRatioWarning, stacklevel=3)
+        return t**2
+
+    def test_statistic(self, mu) -> np.ndarray:
+        """Return lambda(mu) on a grid of mu, shape (len(mu), n_experiments)."""
+        best = self.log_likelihood_at(self.mu_hat)
+        return -2.0 * (self.log_likelihood(mu) - best[None, :])
+
+    def test_statistic_at(self, mu_per_experiment) -> np.ndarray:
+        """Return lambda of each experiment at its own mu, shape (n_experiments,)."""
+        best = self.log_likelihood_at(self.mu_hat)
+        return -2.0 * (self.log_likelihood_at(mu_per_experiment) - best)
+
+    def scan(self, mu, *, experiment: int = 0) -> Scan:
+        """Return the :class:`Scan` of one experiment on the grid ``mu``."""
+        mu = check_signal_strength(mu)
+        lam = self.test_statistic(mu)[:, experiment]
+        status = np.where(np.isfinite(lam), OK, INVALID)
+        return Scan(self.method, mu, lam, status, float(self.mu_hat[experiment]))
+
+
+def _newton_in_bracket(score, t, lo, hi, *, tol: float = 1e-12, max_iter: int = 100):
+    """Solve score(t) = 0 for a maximum inside [lo, hi], one bracket per experiment.
+
+    A Newton step is taken when it stays inside the bracket and the
+    curvature is negative, otherwise the bracket is bisected. A maximum on
+    an edge of the bracket (a fit at mu = 0) is returned as that edge.
+    """
+    t, lo, hi = t.astype(float), lo.astype(float), hi.astype(float)
+    done = np.zeros(t.shape, dtype=bool)
+    for _ in range(max_iter):
+        g, dg = score(t)
+        lo = np.where(g > 0, t, lo)
+        hi = np.where(g > 0, hi, t)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = t - g / dg
+        use = (dg < 0) & (newton >= lo) & (newton <= hi)
+        t_new = np.where(use, newton, 0.5 * (lo + hi))
+        # A converged experiment keeps its value; a step from the root can
+        # leave it on a bracket edge, where bisection would move it away.
+        converged = (use & (np.abs(t_new - t) < tol)) | (hi - lo < tol)
+        t = np.where(done, t, t_new)
+        done |= converged
+        if done.all():
+            return t
+    logger.warning("maximum of ln L not converged to %g in %d steps", tol, max_iter)
+    return t
+
+
+def _safe_log(h: np.ndarray) -> np.ndarray:
+    """Return ln h with -inf where h <= 0, where the model is not a density."""
+    out = np.full(h.shape, -np.inf)
+    np.log(h, out=out, where=h > 0)
+    return out
