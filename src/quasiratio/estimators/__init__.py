@@ -29,6 +29,9 @@ _METHOD_MODULES = {
     "auto": "quasiratio.estimators.auto",
     "alice": "quasiratio.estimators.alice",
     "alices": "quasiratio.estimators.alice",
+    "joint-revert": "quasiratio.estimators.alice",
+    "parameterized-carl": "quasiratio.estimators.parameterized",
+    "parameterized-revert": "quasiratio.estimators.parameterized",
 }
 
 
