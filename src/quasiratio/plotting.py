@@ -79,7 +79,7 @@ def comparison_figure(
     *,
     xlabel: str,
     ylabel: str = "fraction of events per bin",
-    ratio_label: str = "ratio to target",
+    ratio_label: str = "/ target",
 ):
     """Build a figure comparing histograms, with a lower panel of each divided by ``reference``.
 
@@ -109,7 +109,10 @@ def ratio_distribution_figure(ratio: np.ndarray, truth: np.ndarray | None = None
     edges = np.linspace(low, high if high > low else low + 1.0, bins + 1)
     ax.hist(ratio, bins=edges, histtype="step", color=COLORS["reweighted"], label=r"learned $\hat r$")
     if truth is not None:
-        ax.hist(truth, bins=edges, histtype="step", color=COLORS["target"], label="true r")
+        ax.hist(
+            truth, bins=edges, histtype="step", color=COLORS["target"], linestyle="--",
+            label="true r",
+        )
     ax.axvline(0.0, color="black", linewidth=0.8, linestyle="--")
     ax.set_yscale("log")
     ax.set_xlabel("ratio per source event")

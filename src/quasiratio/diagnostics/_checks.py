@@ -26,14 +26,23 @@ def require_positive_total(weight: np.ndarray, *, metric: str, what: str) -> flo
     if weight.size == 0:
         raise MetricError(f"{metric}: {what} has no events; pass a non-empty sample")
     total = float(np.sum(weight))
-    sum_abs = float(np.sum(np.abs(weight)))
-    if not total > CANCELLATION_TOLERANCE * sum_abs or not total > 0:
-        raise MetricError(
-            f"{metric} is undefined: the {what} weights sum to {total:.6g} (sum of |w| "
-            f"{sum_abs:.6g}, negative fraction {negative_fraction(weight):.3g}), so they "
-            "cannot be normalised; use samples whose weights sum to a positive total"
-        )
+    check_positive_sum(
+        total, float(np.sum(np.abs(weight))), negative_fraction(weight), metric=metric, what=what
+    )
     return total
+
+
+def check_positive_sum(
+    total: float, sum_abs: float, fraction: float, *, metric: str, what: str
+) -> None:
+    """Raise :class:`MetricError` unless ``total`` is positive and not a cancellation residue."""
+    if total > CANCELLATION_TOLERANCE * sum_abs and total > 0:
+        return
+    raise MetricError(
+        f"{metric} is undefined: the {what} weights sum to {total:.6g} (sum of |w| "
+        f"{sum_abs:.6g}, negative fraction {fraction:.3g}), so they cannot be "
+        "normalised; use samples whose weights sum to a positive total"
+    )
 
 
 def require_same_length(values: np.ndarray, weight: np.ndarray, *, metric: str, what: str) -> None:

@@ -13,7 +13,12 @@ import dataclasses
 
 import numpy as np
 
-from quasiratio.diagnostics._checks import require_positive_total, require_same_length
+from quasiratio.diagnostics._checks import (
+    check_positive_sum,
+    negative_fraction,
+    require_positive_total,
+    require_same_length,
+)
 from quasiratio.diagnostics.histograms import bin_sums
 from quasiratio.errors import MetricError
 
@@ -53,9 +58,14 @@ class Divergence:
 def _binned(values, weight, edges, *, metric: str, what: str):
     values = np.asarray(values, dtype=np.float64).reshape(-1)
     weight = np.asarray(weight, dtype=np.float64).reshape(-1)
+    edges = np.asarray(edges, dtype=np.float64)
     require_same_length(values, weight, metric=metric, what=what)
     sums, squares = bin_sums(values, weight, edges)
-    require_positive_total(sums, metric=metric, what=f"{what} bin contents of")
+    in_range = weight[(values >= edges[0]) & (values < edges[-1])]
+    check_positive_sum(
+        float(sums.sum()), float(np.abs(in_range).sum()), negative_fraction(in_range),
+        metric=metric, what=f"in-range {what}",
+    )
     return sums, squares
 
 
@@ -118,6 +128,7 @@ def chi_square_divergence(
     metric = "chi-square divergence"
     w0, s0 = _binned(source_values, source_weight, edges, metric=metric, what="source")
     w1, s1 = _binned(target_values, target_weight, edges, metric=metric, what="target")
+    edges = np.asarray(edges, dtype=np.float64)
     q = w1 / w1.sum()
     bad = np.flatnonzero(q <= 0)
     if bad.size:
@@ -125,7 +136,7 @@ def chi_square_divergence(
         raise MetricError(
             f"{metric} is undefined: the target has {bad.size} bins with content <= 0 "
             f"(bin {shown}{', ...' if bad.size > 5 else ''}; target negative fraction "
-            f"{np.mean(np.asarray(target_weight) < 0):.3g}); use fewer bins or the "
+            f"{negative_fraction(np.asarray(target_weight)):.3g}); use fewer bins or the "
             "weighted chi-square, which allows signed bins"
         )
     p = w0 / w0.sum()

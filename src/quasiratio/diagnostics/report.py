@@ -35,13 +35,12 @@ def evaluation_summary(
 ) -> dict:
     """Return :func:`closure_metrics` plus ``"negative_regions"``, a list of region dicts.
 
-    ``options`` go to :func:`closure_metrics`.
+    ``options`` go to :func:`closure_metrics`. The regions are searched in
+    all features of ``source``, not only in ``features``, because a
+    negative region can need a feature that is not histogrammed.
     """
     summary = closure_metrics(source, target, ratio, truth=truth, features=features, **options)
-    names = list(summary["features"])
-    regions = find_negative_regions(
-        source.select(names).x, ratio, source.sample_weight, names
-    )
+    regions = find_negative_regions(source.x, ratio, source.sample_weight, source.feature_names)
     summary["negative_regions"] = [region.to_dict() for region in regions]
     return summary
 
