@@ -3,12 +3,15 @@
 For events x_i with weights w_i (1 for data) the extended log-likelihood,
 up to terms that do not depend on mu, is
 
-    ln L(mu) = -nu(mu) + sum_i w_i ln h(x_i|mu),
-    h(x|mu) = sigma_B + t sigma_SI r_SI(x) + (t^2 - t) sigma_S r_S(x),   t = sqrt(mu),
+    ln L(mu) = -nu(mu) + sum_i w_i ln(1 + z_i(mu)),
+    z(mu) = [t sigma_SI r_SI(x) + (t^2 - t) sigma_S r_S(x)] / sigma_B,   t = sqrt(mu),
 
-(see :mod:`quasiratio.inference.model`). In t the event factor is a
-quadratic, so the score d ln L / dt and its derivative are exact sums and
-the maximum is found by Newton steps inside a bracket from a coarse grid.
+(see :mod:`quasiratio.inference.model`). Events with |z| small for every
+mu up to ``mu_max`` enter through a power series in t
+(:mod:`quasiratio.inference.series`), the others exactly. In t the event
+factor is a quadratic, so the score d ln L / dt and its derivative are
+exact sums and the maximum is found by Newton steps inside a bracket from
+a coarse grid.
 The supported range is mu >= 0. Where h <= 0 for some event the model is
 not a density, ln L is -inf there and the scan marks the point invalid.
 """
@@ -22,6 +25,7 @@ import warnings
 import numpy as np
 
 from quasiratio.errors import InputError, QuasiRatioWarning
+from quasiratio.inference import series
 from quasiratio.inference.model import EventRatios, Yields, check_signal_strength
 
 logger = logging.getLogger(__name__)
@@ -59,63 +63,73 @@ class UnbinnedLikelihood:
     method = "unbinned"
 
     def __init__(self, ratios: EventRatios, yields: Yields, *, mu_max: float = 10.0,
-                 grid_points: int = 61, chunk_size: int = 4_000_000) -> None:
-        if not mu_max > 0:
-            raise InputError(f"mu_max={mu_max} must be positive")
+                 grid_points: int = 41, chunk_size: int = 4_000_000) -> None:
+        if not (np.isfinite(mu_max) and mu_max > 0):
+            raise InputError(f"mu_max={mu_max} must be a positive number")
         self.ratios = ratios
         self.yields = yields
         self.mu_max = float(mu_max)
         self.grid_points = int(grid_points)
         self.chunk_size = int(chunk_size)
-        self._u = yields.signal_interference * ratios.signal_interference
-        self._v = yields.signal * ratios.signal
-        self._index = ratios.experiment_index
+        u = yields.signal_interference / yields.background * ratios.signal_interference
+        v = yields.signal / yields.background * ratios.signal
+        near = series.series_bound(u, v, self.mu_max) > series.SERIES_RADIUS
+        index = ratios.experiment_index
+        n = ratios.n_experiments
+        self._u, self._v, self._w = u[near], v[near], ratios.weight[near]
+        self._counts = np.bincount(index[near], minlength=n)
+        far_counts = np.bincount(index[~near], minlength=n)
+        self._series = series.series_polynomial(u[~near], v[~near], ratios.weight[~near],
+                                                far_counts)
+        self.near_fraction = float(near.mean()) if len(near) else 0.0
         self._mu_hat: np.ndarray | None = None
 
     @property
     def n_experiments(self) -> int:
         return self.ratios.n_experiments
 
-    def log_likelihood(self, mu) -> np.ndarray:
-        """Return ln L on a grid of mu, shape (len(mu), n_experiments); -inf where invalid."""
+    def _check(self, mu) -> np.ndarray:
         mu = check_signal_strength(mu)
-        root = np.sqrt(mu)[:, None]
-        a, b = root, mu[:, None] - root
-        out = np.zeros((len(mu), self.n_experiments))
-        step = max(1, self.chunk_size // max(len(mu), 1))
-        offsets = self.ratios.offsets
-        for start in range(0, len(self._u), step):
-            stop = min(start + step, len(self._u))
-            h = self.yields.background + a * self._u[start:stop] + b * self._v[start:stop]
-            terms = self.ratios.weight[start:stop] * _safe_log(h)
-            first, last = self._index[start], self._index[stop - 1]
-            experiments = np.arange(first, last + 1)
-            starts = np.clip(offsets[experiments] - start, 0, None)
-            present = np.concatenate([starts[:-1] < starts[1:], [True]])
-            out[:, experiments[present]] += np.add.reduceat(terms, starts[present], axis=1)
+        if np.any(mu > self.mu_max * (1 + 1e-12)):
+            raise InputError(f"mu={mu.max():g} is above mu_max={self.mu_max:g}; build the "
+                             "likelihood with a larger mu_max")
+        return mu
+
+    def log_likelihood(self, mu) -> np.ndarray:
+        """Return ln L on a grid of mu, shape (len(mu), n_experiments); -inf where invalid.
+
+        The constant sum_i w_i ln(sigma_B p_B(x_i)) is left out.
+        """
+        mu = self._check(mu)
+        root = np.sqrt(mu)
+        out = series.evaluate_grid(self._series, root)
+        rows = max(1, self.chunk_size // max(len(self._u), 1))
+        for start in range(0, len(mu), rows):
+            block = slice(start, start + rows)
+            a, b = root[block, None], (mu[block] - root[block])[:, None]
+            terms = self._w * _safe_log1p(a * self._u + b * self._v)
+            out[block] += series.segment_sum(terms, self._counts)
         return out - self.yields.expected(mu)[:, None]
 
     def log_likelihood_at(self, mu_per_experiment) -> np.ndarray:
         """Return ln L of each experiment at its own mu, shape (n_experiments,)."""
-        mu = check_signal_strength(mu_per_experiment)
+        mu = self._check(mu_per_experiment)
         root = np.sqrt(mu)
-        a, b = np.repeat(root, self.ratios.counts), np.repeat(mu - root, self.ratios.counts)
-        h = self.yields.background + a * self._u + b * self._v
-        sums = np.bincount(self._index, weights=self.ratios.weight * _safe_log(h),
-                           minlength=self.n_experiments)
-        return sums - self.yields.expected(mu)
+        a, b = np.repeat(root, self._counts), np.repeat(mu - root, self._counts)
+        near = series.segment_sum(self._w * _safe_log1p(a * self._u + b * self._v),
+                                  self._counts)
+        return near + series.evaluate(self._series, root) - self.yields.expected(mu)
 
     def _score(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return d ln L / dt and d^2 ln L / dt^2 of each experiment at t = sqrt(mu)."""
         y = self.yields
-        t_event = np.repeat(t, self.ratios.counts)
-        h = y.background + t_event * self._u + (t_event**2 - t_event) * self._v
-        dh = self._u + (2 * t_event - 1) * self._v
-        ratio = dh / h
-        w = self.ratios.weight
-        n = self.n_experiments
-        first = np.bincount(self._index, weights=w * ratio, minlength=n)
-        second = np.bincount(self._index, weights=w * (2 * self._v / h - ratio**2), minlength=n)
+        t_event = np.repeat(t, self._counts)
+        h = 1 + t_event * self._u + (t_event**2 - t_event) * self._v
+        ratio = (self._u + (2 * t_event - 1) * self._v) / h
+        first = series.segment_sum(self._w * ratio, self._counts)
+        second = series.segment_sum(self._w * (2 * self._v / h - ratio**2), self._counts)
+        first += series.evaluate(self._series, t, derivative=1)
+        second += series.evaluate(self._series, t, derivative=2)
         first -= y.signal_interference + (2 * t - 1) * y.signal
         second -= 2 * y.signal
         return first, second
@@ -188,8 +202,8 @@ def _newton_in_bracket(score, t, lo, hi, *, tol: float = 1e-12, max_iter: int = 
     return t
 
 
-def _safe_log(h: np.ndarray) -> np.ndarray:
-    """Return ln h with -inf where h <= 0, where the model is not a density."""
-    out = np.full(h.shape, -np.inf)
-    np.log(h, out=out, where=h > 0)
+def _safe_log1p(z: np.ndarray) -> np.ndarray:
+    """Return ln(1 + z) with -inf where 1 + z <= 0, where the model is not a density."""
+    out = np.full(z.shape, -np.inf)
+    np.log1p(z, out=out, where=z > -1)
     return out

@@ -30,8 +30,8 @@ from quasiratio.events import EventSample, check_finite
 
 logger = logging.getLogger(__name__)
 
-#: A per-event ratio: features (N, D) to float64 values (N,).
-RatioFunction = Callable[[np.ndarray], np.ndarray]
+#: Per-event ratios: features (N, D) to the float64 arrays (r_S, r_SI), each (N,).
+RatioPair = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,24 +102,31 @@ class EventRatios:
 class InterferenceModel:
     """p(x|mu) from a ratio r_S, a signed ratio r_SI and the yields.
 
-    ``signal_ratio`` and ``signal_interference_ratio`` map features to
-    ratios, for example a fitted estimator's ``ratio`` method or the exact
-    ratios of a toy. ``chunk_size`` bounds the events evaluated at once.
+    ``ratios`` maps features to the pair (r_S, r_SI), for example the
+    exact ratios of a toy; :meth:`from_estimators` builds it from two
+    fitted estimators. ``chunk_size`` bounds the events evaluated at once.
     """
 
-    def __init__(self, signal_ratio: RatioFunction, signal_interference_ratio: RatioFunction,
-                 yields: Yields, *, chunk_size: int = 1_000_000) -> None:
+    def __init__(self, ratios: RatioPair, yields: Yields, *,
+                 chunk_size: int = 1_000_000) -> None:
         if chunk_size < 1:
             raise InputError(f"chunk_size={chunk_size} must be a positive number of events")
-        self.signal_ratio = signal_ratio
-        self.signal_interference_ratio = signal_interference_ratio
+        self.ratios = ratios
         self.yields = yields
         self.chunk_size = int(chunk_size)
 
+    @classmethod
+    def from_estimators(cls, signal_estimator, signal_interference_estimator, yields: Yields,
+                        **options) -> InterferenceModel:
+        """Build the model from estimators of r_S = p_S / p_B and r_SI = q_SI / p_B."""
+        def ratios(x):
+            return signal_estimator.ratio(x), signal_interference_estimator.ratio(x)
+
+        return cls(ratios, yields, **options)
+
     def with_yields(self, yields: Yields) -> InterferenceModel:
         """Return the same ratios with other yields."""
-        return InterferenceModel(self.signal_ratio, self.signal_interference_ratio, yields,
-                                 chunk_size=self.chunk_size)
+        return InterferenceModel(self.ratios, yields, chunk_size=self.chunk_size)
 
     def event_ratios(self, data: EventSample | np.ndarray, *,
                      counts: np.ndarray | None = None) -> EventRatios:
@@ -139,8 +146,7 @@ class InterferenceModel:
         r_si = np.empty(len(x))
         for start in range(0, len(x), self.chunk_size):
             chunk = slice(start, start + self.chunk_size)
-            r_s[chunk] = self.signal_ratio(x[chunk])
-            r_si[chunk] = self.signal_interference_ratio(x[chunk])
+            r_s[chunk], r_si[chunk] = self.ratios(x[chunk])
         check_finite(r_s, "signal ratios r_S")
         check_finite(r_si, "signal+interference ratios r_SI")
         logger.debug("evaluated ratios of %d events in %d experiments", len(x), len(counts))

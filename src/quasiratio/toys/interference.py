@@ -268,6 +268,11 @@ class InterferenceToy:
                 + root * self.expected_signal_interference * d["signal_interference"]
                 + (mu - root) * self.expected_signal * d["signal"])
 
+    def exact_ratios(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the exact r_S = p_S / p_B and signed r_SI = q_SI / p_B."""
+        d = self.densities(x)
+        return d["signal"] / d["background"], d["signal_interference"] / d["background"]
+
     def signal_ratio(self, x: np.ndarray) -> np.ndarray:
         """Return the exact r_S = p_S / p_B."""
         d = self.densities(x)
