@@ -8,6 +8,7 @@ import pytest
 from quasiratio.cli import main
 from quasiratio.diagnostics import write_report
 from quasiratio.toys import hidden_negative
+from quasiratio.training_state import TrainingHistory
 
 
 class ExactModel:
@@ -114,12 +115,18 @@ def test_write_report_replaces_previous_folder(tmp_path):
     folder = tmp_path / "report"
     folder.mkdir()
     (folder / "stale.txt").write_text("old")
+    # Estimators with several networks store one history per network.
+    histories = {
+        "positive": TrainingHistory(train_loss=[1.0, 0.9], validation_loss=[1.1, 1.0]),
+        "negative": {"train_loss": [2.0, 1.5], "validation_loss": []},
+    }
     content = write_report(
         folder, source, target, ratio, truth=ratio, bins=20, classifier_test=False,
-        metadata={"run": "test"},
+        metadata={"run": "test"}, history=histories,
     )
     assert not (folder / "stale.txt").exists()
     assert content["metadata"] == {"run": "test"}
     assert content["ratio_mse"] == 0.0
-    assert "loss_curves.png" not in content["plots"]
+    assert "loss_curves.png" in content["plots"]
+    assert (folder / "loss_curves.png").stat().st_size > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]

@@ -52,7 +52,7 @@ def test_target_sample_histograms_look_positive(axis):
     target = hidden_negative.sample_target(20_000, seed=12)
     edges = np.linspace(-3.0, 3.0, 25)
     values, variances = bin_sums(target.x[:, axis], target.sample_weight, edges)
-    # The smallest bin, at the edge of the range, holds about 80 net events
+    # The smallest bin, at the edge of the range, contains about 80 net events
     # with a variance of about 80, so it is above zero by about 9 sigma; the
     # bins over the negative corner are higher still.
     assert np.all(values > 5.0 * np.sqrt(variances))

@@ -10,7 +10,7 @@ sum-of-w^2 error bands, and negative bin contents are drawn as they are.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -83,7 +83,7 @@ def comparison_figure(
 ):
     """Build a figure comparing histograms, with a lower panel of each divided by ``reference``.
 
-    ``histograms`` holds (label, values, variances, colour) tuples in drawing
+    ``histograms`` contains (label, values, variances, colour) tuples in drawing
     order; ``reference`` is the (values, variances) of the target.
     """
     figure, (main, lower) = new_figure(ratio_panel=True)
@@ -121,16 +121,22 @@ def ratio_distribution_figure(ratio: np.ndarray, truth: np.ndarray | None = None
     return figure
 
 
-def loss_figure(train_loss: Sequence[float], validation_loss: Sequence[float] | None = None):
-    """Build the training and validation loss per epoch."""
+def loss_figure(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]]):
+    """Build the training (solid) and validation (dashed) loss per epoch of each network.
+
+    ``curves`` maps a network name to its (training, validation) losses.
+    The name is left out of the legend when there is one network only.
+    """
     figure, ax = new_figure(size=(8.0, 5.5))
-    epochs = np.arange(1, len(train_loss) + 1)
-    ax.plot(epochs, train_loss, color=COLORS["reweighted"], label="training")
-    if validation_loss is not None and len(validation_loss):
-        ax.plot(
-            np.arange(1, len(validation_loss) + 1), validation_loss,
-            color=COLORS["target"], label="validation",
-        )
+    for index, (name, (train_loss, validation_loss)) in enumerate(curves.items()):
+        color = f"C{index}"
+        prefix = f"{name}: " if len(curves) > 1 else ""
+        ax.plot(np.arange(1, len(train_loss) + 1), train_loss, color=color, label=f"{prefix}training")
+        if len(validation_loss):
+            ax.plot(
+                np.arange(1, len(validation_loss) + 1), validation_loss,
+                color=color, linestyle="--", label=f"{prefix}validation",
+            )
     ax.set_xlabel("epoch")
     ax.set_ylabel("weighted loss")
     ax.legend()

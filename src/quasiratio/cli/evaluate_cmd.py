@@ -1,12 +1,12 @@
 """Compare the denominator reweighted by a saved model with the numerator.
 
 Loads the model directory, evaluates r_hat on every denominator event and
-prints the closure metrics: per feature the weighted chi-square per degree
-of freedom (with its value before reweighting) and the chi-square
-divergence, plus the normalisation check, ESS, largest weight share,
-negative-ratio fraction, signed sliced Wasserstein distance, classifier
-two-sample AUC and the regions where the ratio is negative. With
---report DIR it also writes plots and a summary page to DIR.
+prints the closure metrics. Per feature these are the weighted chi-square
+per degree of freedom, before and after reweighting, and the chi-square
+divergence. Over all features they are the normalisation check, ESS,
+largest weight share, negative-ratio fraction, signed sliced Wasserstein
+distance, classifier two-sample AUC and the regions where the ratio is
+negative. With --report DIR it also writes plots and a summary page to DIR.
 """
 
 from __future__ import annotations
@@ -42,8 +42,7 @@ def _read_inputs(args: argparse.Namespace, model):
 
     requested = parse_features(args.features)
     model_features = list(model.feature_names_)
-    wanted = model_features + [n for n in (requested or []) if n not in model_features]
-    args.features = wanted
+    args.features = model_features + [n for n in (requested or []) if n not in model_features]
     numerator, denominator = load_pair(args)
     return numerator, denominator, requested or model_features
 
@@ -67,6 +66,12 @@ def _format_text(summary: dict) -> str:
     rows += [(f"undefined {key}", message) for key, message in summary["errors"].items()]
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+
+
+def _history(model):
+    # Estimators with several networks keep one history per network.
+    histories = getattr(model, "histories_", None)
+    return histories if histories else getattr(model, "history_", None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.report is not None:
         write_report(
-            args.report, denominator, numerator, ratio, history=getattr(model, "history_", None),
+            args.report, denominator, numerator, ratio, history=_history(model),
             metadata=metadata, features=features, bins=args.bins, summary=summary,
         )
     output = {**metadata, **summary}

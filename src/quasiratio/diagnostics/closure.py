@@ -105,8 +105,8 @@ def closure_metrics(
 ) -> dict:
     """Compare the source reweighted by ``ratio`` with the target.
 
-    ``ratio`` holds r_hat on each source event; ``truth`` holds the true
-    ratio there (or is a function of x returning it). Per feature, the
+    ``ratio`` contains r_hat on each source event. ``truth`` contains the
+    true ratio there, or is a function of x that returns it. Per feature, the
     bins are ``bins`` equal intervals between ``percentiles`` of the
     target. Returns floats, ints, None and nested dicts only, ready for
     ``json.dumps``. A metric that is undefined for these weights is None

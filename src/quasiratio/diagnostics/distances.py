@@ -1,10 +1,10 @@
 """Distances between a reweighted source and a target, defined for signed weights.
 
 Each function takes the source events with their new weights w r_hat and
-the target events with their weights, and returns a small result object
-with the value and what the value would be under the null hypothesis that
-both samples follow the same distribution, so a reader can tell a
-statistical fluctuation from a bad closure.
+the target events with their weights. It returns a small result object
+with the value and its expectation under the null hypothesis that both
+samples follow the same distribution, so a reader can tell a statistical
+fluctuation from a bad closure.
 """
 
 from __future__ import annotations
@@ -120,10 +120,10 @@ def chi_square_divergence(
     :class:`MetricError` is raised naming those bins. Negative source
     bins need no special rule because (p - q)^2 is defined for any sign.
 
-    Under the null, p_i - q_i has variance v_i (the sum of the two
-    normalised bin variances from sum w^2), so the divergence has mean
-    sum v_i / q_i and, with independent Gaussian terms, standard deviation
-    sqrt(2 sum (v_i / q_i)^2).
+    Under the null, p_i - q_i has variance v_i, the sum of the two
+    normalised bin variances from sum w^2. The divergence then has mean
+    sum v_i / q_i. With independent Gaussian terms its standard deviation
+    is sqrt(2 sum (v_i / q_i)^2).
     """
     metric = "chi-square divergence"
     w0, s0 = _binned(source_values, source_weight, edges, metric=metric, what="source")

@@ -1,7 +1,7 @@
 """Weighted histograms with sum-of-w^2 variances, signed bins included.
 
 Histograms are scikit-hep ``hist.Hist`` objects with ``Weight`` storage:
-each bin holds the sum of weights and the sum of squared weights, both in
+each bin contains the sum of weights and the sum of squared weights, both in
 float64. A bin content may be negative when the sample carries negative
 weights; its variance, the sum of w^2, stays non-negative. Scaling a
 histogram by c multiplies the contents by c and the variances by c^2, which

@@ -1,6 +1,6 @@
 """Closure report: metrics, negative regions and plots written to one folder.
 
-The folder holds ``metrics.json``, one ``feature_<name>.png`` per feature,
+The folder contains ``metrics.json``, one ``feature_<name>.png`` per feature,
 ``ratio_distribution.png``, ``loss_curves.png`` when a training history
 is given, and a summary page as ``summary.md`` and ``index.html``. It is
 written through :func:`quasiratio._atomic.atomic_directory`, so an
@@ -45,9 +45,7 @@ def evaluation_summary(
     return summary
 
 
-def _loss_curves(history) -> tuple[list[float], list[float]] | None:
-    if history is None:
-        return None
+def _curves_of(history) -> tuple[list[float], list[float]] | None:
     if isinstance(history, dict):
         train, validation = history.get("train_loss"), history.get("validation_loss")
     else:
@@ -56,6 +54,24 @@ def _loss_curves(history) -> tuple[list[float], list[float]] | None:
     if not train:
         return None
     return list(train), list(validation or [])
+
+
+def _loss_curves(history) -> dict[str, tuple[list[float], list[float]]]:
+    """Return network name -> (training, validation) losses from any history form.
+
+    Accepted forms: one history (an object or dict with ``train_loss`` and
+    ``validation_loss``), or a dict of such histories by network name, as
+    estimators with several networks store them.
+    """
+    if history is None:
+        return {}
+    single = _curves_of(history)
+    if single is not None:
+        return {"network": single}
+    if not isinstance(history, dict):
+        return {}
+    curves = {str(name): _curves_of(item) for name, item in history.items()}
+    return {name: curve for name, curve in curves.items() if curve is not None}
 
 
 def _file_name(feature: str) -> str:
@@ -106,8 +122,8 @@ def _write_figures(folder: Path, source, target, ratio, names, truth_values, his
         ratio_distribution_figure(ratio, truth_values).savefig(folder / "ratio_distribution.png")
         plots.append("ratio_distribution.png")
         curves = _loss_curves(history)
-        if curves is not None:
-            loss_figure(*curves).savefig(folder / "loss_curves.png")
+        if curves:
+            loss_figure(curves).savefig(folder / "loss_curves.png")
             plots.append("loss_curves.png")
     return plots
 
@@ -130,7 +146,8 @@ def write_report(
 
     ``ratio`` is r_hat on each source event and ``truth`` the true ratio
     (array or function of x) when known. ``history`` is a training history
-    with ``train_loss`` and ``validation_loss`` (object or dict). A
+    with ``train_loss`` and ``validation_loss`` (object or dict), or a
+    dict of them by network name. A
     ``summary`` from :func:`evaluation_summary` is reused instead of
     computed again. ``options`` go to :func:`closure_metrics`.
     """

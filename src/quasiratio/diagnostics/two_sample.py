@@ -134,8 +134,14 @@ def classifier_two_sample_test(
     rng = np.random.default_rng(seed)
     source_train, source_test = _split(len(source_weight), rng, test_fraction)
     target_train, target_test = _split(len(target_weight), rng, test_fraction)
+    # Each class gets a total equal to the mean class size, so the classes
+    # are balanced and the mean weight is near 1, as the Hessian thresholds
+    # of gradient boosting assume.
+    size = 0.5 * (source_train.size + target_train.size)
     train_weight = [np.abs(source_weight[source_train]), np.abs(target_weight[target_train])]
-    train_weight = [w / require_positive_total(w, metric=METRIC, what="training") for w in train_weight]
+    train_weight = [
+        w * (size / require_positive_total(w, metric=METRIC, what="training")) for w in train_weight
+    ]
     classifier = HistGradientBoostingClassifier(
         max_iter=max_iter, early_stopping=False, random_state=seed
     )
