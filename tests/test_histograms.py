@@ -7,6 +7,7 @@ import pytest
 
 from quasiratio.diagnostics.histograms import (
     bin_sums,
+    feature_edges,
     normalized_histogram,
     percentile_edges,
     weighted_histogram,
@@ -125,3 +126,17 @@ def test_histogram_rejects_unsorted_edges():
 def test_histogram_rejects_weight_count_mismatch():
     with pytest.raises(InputError, match="one weight per value"):
         weighted_histogram([0.5, 0.7], [1.0], [0.0, 1.0])
+
+
+def test_feature_edges_centre_discrete_values():
+    edges = feature_edges(np.array([0.0, 2.0, 2.0, 3.0, 0.0]), bins=10)
+    np.testing.assert_allclose(edges, [-0.5, 1.0, 2.5, 3.5])
+
+
+def test_feature_edges_of_constant_feature():
+    np.testing.assert_allclose(feature_edges(np.full(5, 2.0)), [1.5, 2.5])
+
+
+def test_feature_edges_of_continuous_feature_use_percentiles():
+    values = np.random.default_rng(3).normal(size=1000)
+    np.testing.assert_allclose(feature_edges(values, bins=20), percentile_edges(values, bins=20))

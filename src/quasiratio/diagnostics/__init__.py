@@ -6,7 +6,7 @@ from quasiratio.diagnostics.distances import (
     sliced_wasserstein,
     weighted_chi_square,
 )
-from quasiratio.diagnostics.histograms import percentile_edges, weighted_histogram
+from quasiratio.diagnostics.histograms import feature_edges, percentile_edges, weighted_histogram
 from quasiratio.diagnostics.metrics import (
     effective_sample_size,
     max_weight_share,
@@ -25,6 +25,7 @@ __all__ = [
     "closure_metrics",
     "effective_sample_size",
     "evaluation_summary",
+    "feature_edges",
     "find_negative_regions",
     "max_weight_share",
     "negative_ratio_fraction",

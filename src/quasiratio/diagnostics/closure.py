@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from quasiratio.diagnostics import distances, metrics, two_sample
-from quasiratio.diagnostics.histograms import DEFAULT_PERCENTILES, percentile_edges
+from quasiratio.diagnostics.histograms import DEFAULT_PERCENTILES, feature_edges
 from quasiratio.errors import InputError, MetricError
 from quasiratio.events import EventSample
 
@@ -108,7 +108,8 @@ def closure_metrics(
     ``ratio`` contains r_hat on each source event. ``truth`` contains the
     true ratio there, or is a function of x that returns it. Per feature, the
     bins are ``bins`` equal intervals between ``percentiles`` of the
-    target. Returns floats, ints, None and nested dicts only, ready for
+    target, or one bin per value for a feature with at most ``bins``
+    distinct values. Returns floats, ints, None and nested dicts only, ready for
     ``json.dumps``. A metric that is undefined for these weights is None
     and its reason is under ``"errors"``. Key names and meanings:
 
@@ -186,7 +187,7 @@ def closure_metrics(
 
     results["features"] = {}
     for i, name in enumerate(names):
-        edges = percentile_edges(target_part.x[:, i], bins=bins, percentiles=percentiles)
+        edges = feature_edges(target_part.x[:, i], bins=bins, percentiles=percentiles)
         feature, feature_errors = _feature_metrics(
             source_part.x[:, i], new_weight, source_weight, target_part.x[:, i], target_weight, edges
         )

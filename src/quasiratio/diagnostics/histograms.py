@@ -99,6 +99,30 @@ def percentile_edges(
     return np.linspace(lower, upper, int(bins) + 1)
 
 
+def feature_edges(
+    values: np.ndarray,
+    *,
+    bins: int = 50,
+    percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
+) -> np.ndarray:
+    """Return bin edges for one feature: one bin per value if it is discrete, else percentiles.
+
+    A feature with at most ``bins`` distinct values (a jet count, a
+    charge, a constant) gets one bin centred on each value, with edges
+    halfway between neighbours, so no value falls into a flow bin. Other
+    features get :func:`percentile_edges`.
+    """
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if values.size == 0:
+        raise InputError("cannot place bins on an empty sample; pass at least one event")
+    distinct = np.unique(values)
+    if distinct.size > bins:
+        return percentile_edges(values, bins=bins, percentiles=percentiles)
+    gap = float(np.min(np.diff(distinct))) if distinct.size > 1 else 1.0
+    middles = 0.5 * (distinct[1:] + distinct[:-1])
+    return np.concatenate([[distinct[0] - 0.5 * gap], middles, [distinct[-1] + 0.5 * gap]])
+
+
 def normalized_histogram(histogram):
     """Return ``histogram`` scaled to a sum of 1 over its in-range bins.
 

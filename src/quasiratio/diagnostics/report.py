@@ -18,7 +18,7 @@ import numpy as np
 
 from quasiratio._atomic import atomic_directory
 from quasiratio.diagnostics.closure import closure_metrics
-from quasiratio.diagnostics.histograms import percentile_edges, weighted_histogram
+from quasiratio.diagnostics.histograms import feature_edges, weighted_histogram
 from quasiratio.diagnostics.negative_regions import find_negative_regions
 from quasiratio.errors import InputError
 from quasiratio.events import EventSample
@@ -93,7 +93,7 @@ def _feature_figure(name: str, source: EventSample, target: EventSample, ratio, 
 
     column_source = source.x[:, source.feature_names.index(name)]
     column_target = target.x[:, target.feature_names.index(name)]
-    edges = percentile_edges(column_target, bins=bins)
+    edges = feature_edges(column_target, bins=bins)
     weight = source.sample_weight
     # Source and reweighted source share the source total, so a ratio that
     # does not integrate to 1 shows up as an offset from the target.

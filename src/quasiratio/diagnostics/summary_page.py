@@ -64,7 +64,8 @@ _REGION_HEADER = ["bounds", "events", "share of negative |w r|", "purity", "sum 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    # A bare "|" inside a cell, as in |w|, would end the cell.
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     return lines + [""]
 
 
