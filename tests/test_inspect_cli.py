@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from quasiratio.cli import main
@@ -138,3 +139,25 @@ def test_console_script_has_no_traceback(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "file not found" in result.stderr
+
+
+def test_inspect_nanoaod_signed_sum(capsys):
+    summary = inspect_json(capsys, NANO, "--tree", "Events")
+    w = float(np.float32(225892.45))
+    # 174 positive and 26 negative genWeight values of one magnitude.
+    assert summary["events"] == 200
+    assert summary["weight_name"] == "genWeight"
+    assert summary["sum_weights"] == pytest.approx(148 * w, rel=1e-12)
+    assert summary["sum_abs_weights"] == pytest.approx(200 * w, rel=1e-12)
+    assert summary["negative_fraction"] == 0.13
+    assert summary["effective_sample_size"] == pytest.approx(148**2 / 200, rel=1e-12)
+    assert "LHEScaleWeight[8]" in summary["weight_names"]
+
+
+def test_inspect_nanoaod_table(capsys):
+    code, out, _ = run_cli(capsys, "inspect", NANO, "--weight", "genWeight * LHEScaleWeight[8]")
+    assert code == 0
+    for label in ("events", "sum of weights", "sum of |weights|", "negative fraction"):
+        assert label in out
+    assert "effective sample size" in out
+    assert "weight                 genWeight * LHEScaleWeight[8]" in out

@@ -1,5 +1,6 @@
 """LHE default features: names, fill value, composites and the convention-leak check."""
 
+import functools
 import re
 import warnings
 from pathlib import Path
@@ -9,7 +10,14 @@ import pytest
 
 from quasiratio.errors import InputError
 from quasiratio.io import read_events
-from quasiratio.io.features import FILL_VALUE, FeatureLeakWarning, disjoint_features, warn_disjoint_features
+from quasiratio.io.lhe import read_lhe
+from quasiratio.io.lhe_sample import sample_from_lhe
+from quasiratio.io.features import (
+    FILL_VALUE,
+    FeatureLeakWarning,
+    disjoint_features,
+    warn_disjoint_features,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 FXFX = DATA / "pylhe-testfile-madgraph-2.2.1-Z-fxfx.lhe.gz"
@@ -18,11 +26,38 @@ JJ = DATA / "pylhe-testfile-madgraph5-3.5.8-pp_to_jj.lhe.gz"
 SMEFT = DATA / "event2vec-smeftsim_VBFH-1.lhe.gz"
 
 DRELL_YAN_DEFAULT = (
-    "l1_pt", "l1_eta", "l1_phi", "l2_pt", "l2_eta", "l2_phi",
-    "j1_pt", "j1_eta", "j1_phi", "j2_pt", "j2_eta", "j2_phi",
-    "n_leptons", "n_partons", "ll_mass", "ll_pt", "ll_rapidity",
-    "jj_mass", "jj_delta_eta", "sys_mass", "sys_rapidity",
+    "l1_pt",
+    "l1_eta",
+    "l1_phi",
+    "l2_pt",
+    "l2_eta",
+    "l2_phi",
+    "j1_pt",
+    "j1_eta",
+    "j1_phi",
+    "j2_pt",
+    "j2_eta",
+    "j2_phi",
+    "n_leptons",
+    "n_partons",
+    "ll_mass",
+    "ll_pt",
+    "ll_rapidity",
+    "jj_mass",
+    "jj_delta_eta",
+    "sys_mass",
+    "sys_rapidity",
 )
+
+
+@functools.lru_cache(maxsize=None)
+def parsed(path):
+    """Parse each file once per module; samples with other features reuse the parse."""
+    return read_lhe(path)
+
+
+def sample(path, features=None):
+    return sample_from_lhe(parsed(path), source=str(path), features=features)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +67,7 @@ def fxfx():
 
 @pytest.fixture(scope="module")
 def mlm():
-    return read_events(MLM)
+    return sample(MLM)
 
 
 def column(sample, name):
@@ -84,23 +119,23 @@ def test_leptons_ordered_by_pt(fxfx):
 def test_system_pt_vanishes():
     # Incoming partons carry no transverse momentum, so the sum of all
     # outgoing momenta has pT zero up to the 8 printed digits.
-    sample = read_events(JJ, features=["sys_pt", "sys_mass", "jj_mass"])
-    assert np.max(np.abs(sample.x[:, 0])) < 1e-3
+    jj = sample(JJ, features=["sys_pt", "sys_mass", "jj_mass"])
+    assert np.max(np.abs(jj.x[:, 0])) < 1e-3
     # In a 2 -> 2 process the system is the dijet.
-    assert np.allclose(sample.x[:, 1], sample.x[:, 2], rtol=1e-9)
+    assert np.allclose(jj.x[:, 1], jj.x[:, 2], rtol=1e-9)
 
 
 def test_higgs_mass_is_default():
-    sample = read_events(SMEFT)
-    assert "h1_mass" in sample.feature_names
-    assert "h1_pt" in sample.feature_names
-    assert np.allclose(column(sample, "h1_mass"), 125.09)
+    smeft = sample(SMEFT)
+    assert "h1_mass" in smeft.feature_names
+    assert "h1_pt" in smeft.feature_names
+    assert np.allclose(column(smeft, "h1_mass"), 125.09)
 
 
 def test_light_masses_leak_between_generators():
     names = ["l1_mass", "j1_mass", "ll_mass", "n_partons"]
-    a = read_events(FXFX, features=names)
-    b = read_events(MLM, features=names)
+    a = sample(FXFX, features=names)
+    b = sample(MLM, features=names)
     assert disjoint_features(a, b) == ["l1_mass", "j1_mass"]
     with pytest.warns(FeatureLeakWarning, match=r"\['l1_mass', 'j1_mass'\]"):
         warn_disjoint_features(a, b)
@@ -113,11 +148,11 @@ def test_default_features_do_not_leak(fxfx, mlm):
 
 
 def test_user_feature_order_kept():
-    sample = read_events(JJ, features=["j2_pt", "j1_pt", "n_partons"])
-    assert sample.feature_names == ("j2_pt", "j1_pt", "n_partons")
-    assert np.all(sample.x[:, 2] == 2)
+    jj = sample(JJ, features=["j2_pt", "j1_pt", "n_partons"])
+    assert jj.feature_names == ("j2_pt", "j1_pt", "n_partons")
+    assert np.all(jj.x[:, 2] == 2)
 
 
 def test_unknown_feature_name():
     with pytest.raises(InputError, match=r"unknown LHE feature 'j1_ptt'"):
-        read_events(JJ, features=["j1_ptt"])
+        sample(JJ, features=["j1_ptt"])

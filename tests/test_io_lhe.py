@@ -1,5 +1,6 @@
 """LHE reader: exact figures of the shipped files and the rules on weight blocks."""
 
+import functools
 import gzip
 import re
 from pathlib import Path
@@ -9,7 +10,8 @@ import pytest
 
 from quasiratio.errors import FileFormatError, InputError
 from quasiratio.io import iter_events, list_weight_names, read_events
-from quasiratio.io.lhe import read_lhe_weights
+from quasiratio.io.lhe import read_lhe, read_lhe_weights
+from quasiratio.io.lhe_sample import sample_from_lhe
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 FXFX = DATA / "pylhe-testfile-madgraph-2.2.1-Z-fxfx.lhe.gz"
@@ -22,6 +24,17 @@ SMEFT = DATA / "event2vec-smeftsim_VBFH-1.lhe.gz"
 _EVENT_LINE = re.compile(r"<event[^>]*>\s*\n\s*\S+\s+\S+\s+(\S+)")
 
 
+@functools.lru_cache(maxsize=None)
+def parsed(path: Path):
+    """Parse each shipped file once per module; samples are built from the parsed events."""
+    return read_lhe(path)
+
+
+def shipped_sample(path: Path, weight=None, features=None):
+    return sample_from_lhe(parsed(path), source=str(path), weight=weight, features=features)
+
+
+@functools.lru_cache(maxsize=None)
 def _text(path: Path) -> str:
     if path.suffix == ".gz":
         with gzip.open(path, "rt") as f:
@@ -52,21 +65,11 @@ SHIPPED = [
 ]
 
 
-@pytest.fixture(scope="module")
-def weights_of():
-    cache = {}
-
-    def get(path):
-        if path not in cache:
-            cache[path] = read_lhe_weights(path)
-        return cache[path]
-
-    return get
-
-
-@pytest.mark.parametrize("path, events, negative, named", SHIPPED, ids=lambda v: getattr(v, "name", v))
-def test_shipped_lhe_counts(path, events, negative, named, weights_of):
-    weights = weights_of(path)
+@pytest.mark.parametrize(
+    "path, events, negative, named", SHIPPED, ids=lambda v: getattr(v, "name", v)
+)
+def test_shipped_lhe_counts(path, events, negative, named):
+    weights = parsed(path).weights
     xwgtup = weights["XWGTUP"]
     expected = _xwgtup_by_regex(path)
 
@@ -81,8 +84,7 @@ def test_shipped_lhe_counts(path, events, negative, named, weights_of):
 def test_shipped_lhe_weight_sums():
     # Sums checked against a plain regex parse of the same files (float64, file order).
     assert _xwgtup_by_regex(FXFX).sum() == pytest.approx(33963334.428, rel=1e-12)
-    sample = read_events(FXFX)
-    summary = sample.summary()
+    summary = shipped_sample(FXFX).summary()
     assert summary.sum_weights == pytest.approx(33963334.428, rel=1e-12)
     # All FxFx weights are +-5394.4305, so sum |w| = 10000 * 5394.4305.
     assert summary.sum_abs_weights == pytest.approx(53944305.0, rel=1e-12)
@@ -92,7 +94,7 @@ def test_shipped_lhe_weight_sums():
 
 
 def test_mlm_constant_weights():
-    sample = read_events(MLM)
+    sample = shipped_sample(MLM)
     assert len(sample) == 10000
     assert np.all(sample.sample_weight == 0.37513)
     assert sample.summary().sum_weights == pytest.approx(3751.3, rel=1e-12)
@@ -113,19 +115,23 @@ def test_pp_to_jj_nominal_by_id():
 
 
 def test_default_weight_is_xwgtup():
-    assert read_events(JJ).weight_name == "XWGTUP"
-    assert np.array_equal(read_events(JJ).sample_weight, _xwgtup_by_regex(JJ))
+    sample = shipped_sample(JJ)
+    assert sample.weight_name == "XWGTUP"
+    assert np.array_equal(sample.sample_weight, _xwgtup_by_regex(JJ))
 
 
 def test_smeft_named_weight():
-    sample = read_events(SMEFT, weight="cHW_0p2")
+    sample = shipped_sample(SMEFT, weight="cHW_0p2")
     text = _text(SMEFT)
-    by_regex = np.array([float(v) for v in re.findall(r"<wgt id='cHW_0p2'>\s*(\S+)\s*</wgt>", text)])
+    by_regex = np.array(
+        [float(v) for v in re.findall(r"<wgt id='cHW_0p2'>\s*(\S+)\s*</wgt>", text)]
+    )
     assert np.array_equal(sample.sample_weight, by_regex)
 
 
 def test_powheg_bare_weights_block():
     weights = read_lhe_weights(POWHEG)
+    assert list(weights)[0] == "XWGTUP"
     text = _text(POWHEG)
     blocks = re.findall(r"<weights>(.*?)</weights>", text, flags=re.S)
     values = np.array([[float(v) for v in b.split()] for b in blocks])
@@ -146,7 +152,7 @@ def test_list_weight_names():
 
 def test_unknown_weight_lists_names():
     with pytest.raises(InputError, match=r"unknown weight name 'nope'.*XWGTUP, 1, 2"):
-        read_events(JJ, weight="nope")
+        shipped_sample(JJ, weight="nope")
 
 
 def test_iter_events_matches_read():
@@ -228,7 +234,9 @@ def test_missing_declared_id(tmp_path):
 def test_undeclared_id(tmp_path):
     extra = RWGT.replace("</rwgt>", "<wgt id='c'> 3.0 </wgt>\n</rwgt>")
     path = write_lhe(tmp_path / "u.lhe", [{"blocks": RWGT}, {"blocks": extra}])
-    with pytest.raises(FileFormatError, match=r"event index 1 carries the undeclared weight ids c"):
+    with pytest.raises(
+        FileFormatError, match=r"event index 1 carries the undeclared weight ids c"
+    ):
         read_events(path)
 
 

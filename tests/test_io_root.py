@@ -61,9 +61,11 @@ def test_scale_variation_product(tree):
 
 def test_product_with_constant(tree):
     sample = read_events(NANO, weight="0.5*genWeight*LHEPdfWeight[3]")
-    expected = 0.5 * ak.to_numpy(tree.genWeight).astype(np.float64) * ak.to_numpy(
-        tree.LHEPdfWeight[:, 3]
-    ).astype(np.float64)
+    expected = (
+        0.5
+        * ak.to_numpy(tree.genWeight).astype(np.float64)
+        * ak.to_numpy(tree.LHEPdfWeight[:, 3]).astype(np.float64)
+    )
     assert np.array_equal(sample.sample_weight, expected)
 
 
@@ -71,7 +73,9 @@ def test_jagged_slots_padded(nominal, tree):
     jet2 = nominal.x[:, nominal.feature_names.index("Jet_pt[1]")]
     n_jet = ak.to_numpy(tree.nJet)
     assert np.all(jet2[n_jet < 2] == FILL_VALUE)
-    assert np.array_equal(jet2[n_jet >= 2], ak.to_numpy(tree.Jet_pt[n_jet >= 2][:, 1]).astype(np.float64))
+    assert np.array_equal(
+        jet2[n_jet >= 2], ak.to_numpy(tree.Jet_pt[n_jet >= 2][:, 1]).astype(np.float64)
+    )
 
 
 def test_user_features(tree):
@@ -90,7 +94,9 @@ def test_weight_expression_not_evaluated(expression):
 
 
 def test_weight_index_out_of_range():
-    with pytest.raises(FileFormatError, match=r"200 events have fewer than 10 entries in 'LHEScaleWeight'"):
+    with pytest.raises(
+        FileFormatError, match=r"200 events have fewer than 10 entries in 'LHEScaleWeight'"
+    ):
         read_events(NANO, weight="genWeight * LHEScaleWeight[9]")
 
 
@@ -99,7 +105,9 @@ def test_unknown_branch_and_tree():
         read_events(NANO, weight="genweight")
     with pytest.raises(InputError, match=r"no TTree 'Runs'; available: \['Events'\]"):
         read_events(NANO, tree="Runs")
-    with pytest.raises(InputError, match=r"holds a list per event; pick one entry such as Jet_pt\[0\]"):
+    with pytest.raises(
+        InputError, match=r"holds a list per event; pick one entry such as Jet_pt\[0\]"
+    ):
         read_events(NANO, features=["Jet_pt"])
 
 

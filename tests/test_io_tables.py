@@ -99,13 +99,17 @@ def test_weighted_read_differs_from_unweighted(tmp_path):
 
 
 def test_sample_weight_column(tmp_path):
-    path = write_table(tmp_path / "t.npz", {"x1": np.arange(3.0), "sample_weight": np.array([1.0, 2, 3])})
+    path = write_table(
+        tmp_path / "t.npz", {"x1": np.arange(3.0), "sample_weight": np.array([1.0, 2, 3])}
+    )
     assert read_events(path).sample_weight.tolist() == [1.0, 2.0, 3.0]
 
 
 def test_npz_matrix_with_names(tmp_path):
     path = tmp_path / "m.npz"
-    np.savez(path, x=np.arange(6.0).reshape(3, 2), feature_names=np.array(["a", "b"]), weight=np.ones(3))
+    np.savez(
+        path, x=np.arange(6.0).reshape(3, 2), feature_names=np.array(["a", "b"]), weight=np.ones(3)
+    )
     sample = read_events(path)
     assert sample.feature_names == ("a", "b")
     assert sample.x[:, 1].tolist() == [1.0, 3.0, 5.0]
@@ -127,7 +131,9 @@ def test_nonfinite_weight_named(tmp_path):
 
 def test_nonpositive_total_rejected(tmp_path):
     # +-2 weights in equal numbers sum to exactly zero.
-    path = write_table(tmp_path / "z.csv", {"a": np.arange(4.0), "weight": np.array([2.0, -2, 2, -2])})
+    path = write_table(
+        tmp_path / "z.csv", {"a": np.arange(4.0), "weight": np.array([2.0, -2, 2, -2])}
+    )
     assert load_sample(str(path)).summary().sum_weights == 0.0
     with pytest.raises(InputError, match=r"z\.csv: the weights sum to 0 .* positive"):
         load_sample(str(path), positive_total=True)

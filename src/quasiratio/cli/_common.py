@@ -29,7 +29,9 @@ _WEIGHT_HELP = (
 )
 
 
-def add_sample_arguments(parser: argparse.ArgumentParser, role: str, *, required: bool = True) -> None:
+def add_sample_arguments(
+    parser: argparse.ArgumentParser, role: str, *, required: bool = True
+) -> None:
     """Add ``--{role} PATH`` and ``--{role}-weight NAME``."""
     parser.add_argument(
         f"--{role}",
@@ -167,8 +169,9 @@ def load_pair(args: argparse.Namespace, *, denominator_positive: bool = True):
                 "pass --features with names both files provide"
             )
         dropped = sorted(set(numerator.feature_names) ^ set(denominator.feature_names))
-        logger.warning("features %s exist in only one of the two files; using the shared %s",
-                       dropped, shared)
+        logger.warning(
+            "features %s exist in only one of the two files; using the shared %s", dropped, shared
+        )
         numerator, denominator = numerator.select(shared), denominator.select(shared)
     warn_disjoint_features(numerator, denominator)
     return numerator, denominator

@@ -49,9 +49,7 @@ def file_kind(path: str | os.PathLike) -> str:
         if name.endswith(suffixes):
             return kind
     known = ", ".join(s for suffixes in SUFFIXES.values() for s in suffixes)
-    raise InputError(
-        f"{os.fspath(path)}: unknown event file extension; use one of {known}"
-    )
+    raise InputError(f"{os.fspath(path)}: unknown event file extension; use one of {known}")
 
 
 def read_events(

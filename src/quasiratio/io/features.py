@@ -257,9 +257,9 @@ def disjoint_features(a, b, *, max_levels: int = 50, min_share: float = 0.25) ->
     """Return the features shared by samples ``a`` and ``b`` whose values (mostly) do not overlap.
 
     A feature is flagged when the value ranges of the two samples do not
-    overlap, or when it takes at most ``max_levels`` distinct values in
-    each sample and values that never occur in the other sample make up at
-    least ``min_share`` of the events of one sample. The second rule finds
+    overlap. A feature with at most ``max_levels`` distinct values in each
+    sample is also flagged when values that never occur in the other
+    sample make up at least ``min_share`` of the events of one sample. That rule finds
     a light-quark mass that is 0.33 GeV in one file and 0 in another even
     though gluons (mass 0 in both) share a value.
     """
@@ -274,9 +274,7 @@ def disjoint_features(a, b, *, max_levels: int = 50, min_share: float = 0.25) ->
     return found
 
 
-def warn_disjoint_features(
-    a, b, *, max_levels: int = 50, min_share: float = 0.25
-) -> list[str]:
+def warn_disjoint_features(a, b, *, max_levels: int = 50, min_share: float = 0.25) -> list[str]:
     """Warn with :class:`FeatureLeakWarning` about features that separate ``a`` and ``b`` alone.
 
     Such a feature usually records a generator convention (a particle mass

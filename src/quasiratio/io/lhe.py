@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import operator
 import os
 import warnings
 import xml.etree.ElementTree as ET
@@ -34,6 +35,7 @@ import awkward as ak
 import numpy as np
 
 from quasiratio.errors import FileFormatError, InputError, QuasiRatioError
+from quasiratio.io.checks import check_readable
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +45,9 @@ EVENT_WEIGHT = "XWGTUP"
 #: Per-particle fields kept from the LHE particle lines.
 PARTICLE_FIELDS = ("pid", "status", "mother1", "mother2", "px", "py", "pz", "e", "m")
 
-# Exceptions that pylhe, gzip and the XML parser raise on damaged input.
+# Exceptions that pylhe 2.1, gzip and the XML parser raise on damaged input.
+# pylhe indexes and converts fields without checks, so a damaged particle or
+# weight line surfaces as IndexError, TypeError or AttributeError.
 _PARSE_ERRORS = (
     ValueError,
     KeyError,
@@ -67,7 +71,8 @@ class LHEEvents:
     :data:`PARTICLE_FIELDS`, one list per event, in file order.
     ``weights`` maps ``"XWGTUP"`` and every named weight id to a float64
     array of one value per event. ``weight_ids`` lists the named ids in
-    declaration order (``"XWGTUP"`` is not among them).
+    declaration order (``"XWGTUP"`` is not among them). ``first_index`` is
+    the file index of the first event, for chunks of a longer file.
     """
 
     particles: ak.Array
@@ -91,27 +96,15 @@ class LHEEvents:
 
 
 def _preview(names: list[str], limit: int = 30) -> str:
-    shown = ", ".join(names[:limit])
+    text = ", ".join(names[:limit])
     if len(names) > limit:
-        shown += f", ... ({len(names)} in all)"
-    return shown
+        text += f", ... ({len(names)} in all)"
+    return text
 
 
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:200]
-
-
-def check_readable(path: str | os.PathLike) -> str:
-    """Return ``path`` as a string, raising :class:`FileFormatError` if it is missing or empty."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileFormatError(f"{path}: file not found; check the path")
-    if os.path.isdir(path):
-        raise FileFormatError(f"{path}: is a directory, not an event file; pass a file")
-    if os.path.getsize(path) == 0:
-        raise FileFormatError(f"{path}: file is empty (0 bytes); regenerate or re-copy it")
-    return path
 
 
 @contextlib.contextmanager
@@ -163,17 +156,30 @@ def _declared_ids(lhefile, path: str) -> list[str] | None:
     return ids
 
 
+# LHEParticle attributes in the order of PARTICLE_FIELDS.
+_PARTICLE_ATTRIBUTES = operator.attrgetter(
+    "id", "status", "mother1", "mother2", "px", "py", "pz", "e", "m"
+)
+
+
 class _ChunkBuilder:
-    """Collects events into flat lists and turns them into one :class:`LHEEvents`."""
+    """Collects events and turns them into one :class:`LHEEvents`.
+
+    Each particle becomes one tuple of its fields, and the tuples become a
+    (particles, fields) float64 matrix in one numpy call, which keeps the
+    Python work per particle to one attribute lookup.
+    """
 
     def __init__(self, ids: list[str] | None, first_index: int) -> None:
         self.ids = ids
         self.first_index = first_index
         self.counts: list[int] = []
-        self.columns: dict[str, list] = {name: [] for name in PARTICLE_FIELDS}
+        self.rows: list[tuple] = []
         self.xwgtup: list[float] = []
         self.process_id: list[int] = []
-        self.named: list[list[float]] = []
+        self.named: list[tuple[float, ...]] = []
+        self._id_set = None if ids is None else set(ids)
+        self._getter = None if ids is None else _values_getter(ids)
 
     def add(self, event, index: int, path: str) -> None:
         info = event.eventinfo
@@ -186,28 +192,20 @@ class _ChunkBuilder:
         self._check_ids(event.weights, index, path)
         self.xwgtup.append(float(info.weight))
         self.process_id.append(int(info.pid))
-        self.named.append([event.weights[i] for i in self.ids or ()])
+        self.named.append(self._getter(event.weights))
         self.counts.append(len(particles))
-        columns = self.columns
-        for p in particles:
-            columns["pid"].append(p.id)
-            columns["status"].append(p.status)
-            columns["mother1"].append(p.mother1)
-            columns["mother2"].append(p.mother2)
-            columns["px"].append(p.px)
-            columns["py"].append(p.py)
-            columns["pz"].append(p.pz)
-            columns["e"].append(p.e)
-            columns["m"].append(p.m)
+        self.rows.extend(map(_PARTICLE_ATTRIBUTES, particles))
 
     def _check_ids(self, weights: dict, index: int, path: str) -> None:
         if self.ids is None:
             # No <initrwgt>: the first event fixes which ids every event carries.
             self.ids = [str(k) for k in weights]
-        if weights.keys() == set(self.ids):
+            self._id_set = set(self.ids)
+            self._getter = _values_getter(self.ids)
+        if weights.keys() == self._id_set:
             return
         missing = [i for i in self.ids if i not in weights]
-        extra = [str(k) for k in weights if k not in set(self.ids)]
+        extra = [str(k) for k in weights if k not in self._id_set]
         parts = []
         if missing:
             parts.append(f"lacks the declared weight ids {_preview(missing, 10)}")
@@ -220,13 +218,14 @@ class _ChunkBuilder:
 
     def build(self) -> LHEEvents:
         n = len(self.counts)
+        table = np.array(self.rows, dtype=np.float64).reshape(len(self.rows), len(PARTICLE_FIELDS))
         flat = {
-            name: np.asarray(values, dtype=np.int64 if name in _INT_FIELDS else np.float64)
-            for name, values in self.columns.items()
+            name: table[:, k].astype(np.int64) if name in _INT_FIELDS else table[:, k]
+            for k, name in enumerate(PARTICLE_FIELDS)
         }
         particles = ak.unflatten(ak.zip(flat), np.asarray(self.counts, dtype=np.int64))
         ids = tuple(self.ids or ())
-        named = np.asarray(self.named, dtype=np.float64).reshape(n, len(ids))
+        named = np.array(self.named, dtype=np.float64).reshape(n, len(ids))
         weights = {EVENT_WEIGHT: np.asarray(self.xwgtup, dtype=np.float64)}
         weights.update({wid: named[:, k].copy() for k, wid in enumerate(ids)})
         return LHEEvents(
@@ -236,6 +235,15 @@ class _ChunkBuilder:
             process_id=np.asarray(self.process_id, dtype=np.int64),
             first_index=self.first_index,
         )
+
+
+def _values_getter(ids: list[str]):
+    """Return a function mapping a weights dict to the tuple of its values in ``ids`` order."""
+    if not ids:
+        return lambda weights: ()
+    if len(ids) == 1:
+        return lambda weights: (weights[ids[0]],)
+    return operator.itemgetter(*ids)
 
 
 _INT_FIELDS = ("pid", "status", "mother1", "mother2")

@@ -11,20 +11,27 @@ from quasiratio.io.features import lhe_features
 from quasiratio.io.lhe import EVENT_WEIGHT, LHEEvents, iter_lhe, read_lhe
 
 
-def _to_sample(
-    events: LHEEvents, path: str, weight: str | None, features: Sequence[str] | None
+def sample_from_lhe(
+    events: LHEEvents,
+    *,
+    source: str,
+    weight: str | None = None,
+    features: Sequence[str] | None = None,
 ) -> EventSample:
+    """Build an EventSample from parsed LHE events, so one parse can serve several weights."""
     name = weight or EVENT_WEIGHT
-    w = check_weight_values(events.weight(weight, source=path), name, path)
+    w = check_weight_values(events.weight(weight, source=source), name, source)
     x, names = lhe_features(events.particles, features)
-    return EventSample(x, w, tuple(names), weight_name=name, source=path)
+    return EventSample(x, w, tuple(names), weight_name=name, source=source)
 
 
 def read_lhe_sample(
     path: str | os.PathLike, *, weight: str | None = None, features: Sequence[str] | None = None
 ) -> EventSample:
     """Read an LHE file with the weight ``weight`` (XWGTUP when None)."""
-    return _to_sample(read_lhe(path), os.fspath(path), weight, features)
+    return sample_from_lhe(
+        read_lhe(path), source=os.fspath(path), weight=weight, features=features
+    )
 
 
 def iter_lhe_samples(
@@ -36,6 +43,6 @@ def iter_lhe_samples(
 ) -> Iterator[EventSample]:
     """Yield EventSamples of an LHE file chunk by chunk, with the names of the first chunk."""
     for events in iter_lhe(path, chunk_size=chunk_size):
-        sample = _to_sample(events, os.fspath(path), weight, features)
+        sample = sample_from_lhe(events, source=os.fspath(path), weight=weight, features=features)
         features = list(sample.feature_names)
         yield sample

@@ -34,9 +34,8 @@ import numpy as np
 
 from quasiratio.errors import FileFormatError, InputError, QuasiRatioError, UnusedWeightWarning
 from quasiratio.events import EventSample
-from quasiratio.io.checks import check_weight_values
+from quasiratio.io.checks import check_readable, check_weight_values
 from quasiratio.io.features import FILL_VALUE
-from quasiratio.io.lhe import check_readable
 from quasiratio.io.tables import is_weight_like
 
 logger = logging.getLogger(__name__)
@@ -90,7 +89,8 @@ def parse_weight(expression: str) -> list[tuple[str, int | None] | float]:
         else:
             raise InputError(
                 f"invalid weight expression {expression!r}: {part!r} is not a branch, an "
-                "indexed branch or a number; write a product such as 'genWeight * LHEScaleWeight[8]'"
+                "indexed branch or a number; write a product such as "
+                "'genWeight * LHEScaleWeight[8]'"
             )
     return factors
 
@@ -117,14 +117,18 @@ def _load_tree(path: str, size: int, mtime_ns: int, tree: str | None):
         raise
     except Exception as exc:  # uproot raises many types on damaged files
         text = " ".join(str(exc).split())[:200]
-        raise FileFormatError(f"{path}: not a readable ROOT file ({text}); re-copy the file") from None
+        raise FileFormatError(
+            f"{path}: not a readable ROOT file ({text}); re-copy the file"
+        ) from None
     if tree is None:
         if "Events" in trees:
             tree = "Events"
         elif len(trees) == 1:
             tree = trees[0]
         else:
-            raise InputError(f"{path}: {len(trees)} TTrees {trees}; choose one with tree= (--tree)")
+            raise InputError(
+                f"{path}: {len(trees)} TTrees {trees}; choose one with tree= (--tree)"
+            )
     if tree not in trees:
         raise InputError(f"{path}: no TTree {tree!r}; available: {trees}")
     return handle[tree]
@@ -137,11 +141,19 @@ def _numeric_branches(ttree) -> tuple[list[str], list[str]]:
         if "/" in name or "." in name:
             continue
         try:
-            dtype = branch.interpretation.to_dtype if hasattr(branch.interpretation, "to_dtype") else None
+            dtype = (
+                branch.interpretation.to_dtype
+                if hasattr(branch.interpretation, "to_dtype")
+                else None
+            )
             content = getattr(branch.interpretation, "content", None)
         except Exception:  # noqa: BLE001 -- an uninterpretable branch is simply skipped
             continue
-        if dtype is not None and np.dtype(dtype).kind in _NUMERIC_KINDS and not np.dtype(dtype).shape:
+        if (
+            dtype is not None
+            and np.dtype(dtype).kind in _NUMERIC_KINDS
+            and not np.dtype(dtype).shape
+        ):
             scalar.append(name)
         elif content is not None and hasattr(content, "to_dtype"):
             if np.dtype(content.to_dtype).kind in _NUMERIC_KINDS:
@@ -167,7 +179,9 @@ def _column_values(arrays, name: str, index: int | None, path: str, *, for_weigh
             )
         return ak.to_numpy(values).astype(np.float64)
     if values.ndim < 2:
-        raise InputError(f"{path}: branch {name!r} holds one value per event; drop the index [{index}]")
+        raise InputError(
+            f"{path}: branch {name!r} holds one value per event; drop the index [{index}]"
+        )
     counts = ak.to_numpy(ak.num(values, axis=1))
     short = counts <= index
     if for_weight and short.any():
@@ -207,7 +221,9 @@ def _plan(ttree, path: str, weight: str | None, features: Sequence[str] | None):
     factors = parse_weight(weight) if weight is not None else []
     names = default_root_features(ttree) if features is None else [str(f) for f in features]
     if not names:
-        raise InputError(f"{path}: tree {ttree.name!r} has no numeric feature branch; pass features=")
+        raise InputError(
+            f"{path}: tree {ttree.name!r} has no numeric feature branch; pass features="
+        )
     branches = {f[0] for f in factors if not isinstance(f, float)}
     branches |= {parse_column(n)[0] for n in names}
     _check_branches(ttree, branches, path)
@@ -224,7 +240,9 @@ def _to_sample(arrays, path: str, weight, factors, names) -> EventSample:
             w = w * _column_values(arrays, factor[0], factor[1], path, for_weight=True)
     if weight is not None:
         w = check_weight_values(w, weight, path)
-    columns = [_column_values(arrays, *parse_column(name), path, for_weight=False) for name in names]
+    columns = [
+        _column_values(arrays, *parse_column(name), path, for_weight=False) for name in names
+    ]
     x = np.stack(columns, axis=1) if n else np.zeros((0, len(names)))
     return EventSample(x, w, tuple(names), weight_name=weight, source=path)
 
@@ -260,7 +278,9 @@ def iter_root(
         yield _to_sample(arrays, path, weight, factors, names)
 
 
-def root_weight_names(path: str | os.PathLike, tree: str | None = None, *, scan: int = 10_000) -> list[str]:
+def root_weight_names(
+    path: str | os.PathLike, tree: str | None = None, *, scan: int = 10_000
+) -> list[str]:
     """Return weight-like branches; a jagged one as ``Name[0]`` ... ``Name[k-1]``.
 
     k is the largest list length in the first ``scan`` entries.

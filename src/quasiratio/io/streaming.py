@@ -17,7 +17,7 @@ def iter_file(
     tree: str | None,
     chunk_size: int,
 ) -> Iterator[EventSample]:
-    """Yield EventSamples of at most ``chunk_size`` events; see :func:`quasiratio.io.iter_events`."""
+    """Yield EventSamples of at most ``chunk_size`` events (see ``quasiratio.io.iter_events``)."""
     from quasiratio.io import file_kind
 
     if int(chunk_size) < 1:

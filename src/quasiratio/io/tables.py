@@ -23,16 +23,17 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from quasiratio.errors import FileFormatError, InputError, QuasiRatioError, UnusedWeightWarning
 from quasiratio.events import EventSample
-from quasiratio.io.checks import check_weight_values
-from quasiratio.io.lhe import check_readable
+from quasiratio.io.checks import check_readable, check_weight_values
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +48,30 @@ def is_weight_like(name: str) -> bool:
 
 Columns = dict[str, np.ndarray]
 
+# Exceptions that pyarrow, h5py and numpy raise on damaged files. h5py raises
+# RuntimeError for a corrupt group, pyarrow NotImplementedError for an
+# unknown encoding, and a corrupt size field can ask for more memory than exists.
+_READ_ERRORS = (
+    OSError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    EOFError,
+    RuntimeError,
+    NotImplementedError,
+    MemoryError,
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+)
+
 
 def _fail(path: str, exc: BaseException, what: str) -> FileFormatError:
     text = " ".join(str(exc).split())[:200] or type(exc).__name__
-    return FileFormatError(f"{path}: not a readable {what} file ({text}); check or re-create the file")
+    return FileFormatError(
+        f"{path}: not a readable {what} file ({text}); check or re-create the file"
+    )
 
 
 def _arrow_columns(table, path: str) -> tuple[Columns, list[str]]:
@@ -80,7 +101,9 @@ def _h5_columns(path: str, group_name: str | None, start: int = 0, stop: int | N
         if group_name is not None:
             if group_name not in f or not isinstance(f[group_name], h5py.Group):
                 groups = [k for k in f if isinstance(f[k], h5py.Group)]
-                raise InputError(f"{path}: no HDF5 group {group_name!r}; available groups: {groups}")
+                raise InputError(
+                    f"{path}: no HDF5 group {group_name!r}; available groups: {groups}"
+                )
             group = f[group_name]
         datasets = {k: v for k, v in group.items() if isinstance(v, h5py.Dataset)}
         compound = [k for k, v in datasets.items() if v.dtype.names]
@@ -95,7 +118,9 @@ def _h5_length(path: str, group_name: str | None) -> int:
 
     with h5py.File(path, "r") as f:
         group = f if group_name is None else f[group_name]
-        lengths = {v.shape[0] for v in group.values() if isinstance(v, h5py.Dataset) and v.ndim >= 1}
+        lengths = {
+            v.shape[0] for v in group.values() if isinstance(v, h5py.Dataset) and v.ndim >= 1
+        }
     return max(lengths, default=0)
 
 
@@ -121,7 +146,9 @@ def _npz_columns(path: str) -> tuple[Columns, list[str]]:
         x = np.asarray(x)
         if x.ndim == 1:
             x = x[:, None]
-        labels = [str(n) for n in names] if names is not None else [f"x{i}" for i in range(x.shape[1])]
+        labels = (
+            [str(n) for n in names] if names is not None else [f"x{i}" for i in range(x.shape[1])]
+        )
         if len(labels) != x.shape[1]:
             raise FileFormatError(
                 f"{path}: 'feature_names' has {len(labels)} entries but 'x' has {x.shape[1]} "
@@ -148,11 +175,13 @@ def load_columns(path: str, kind: str, tree: str | None = None) -> tuple[Columns
         return _npz_columns(path)
     except QuasiRatioError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+    except _READ_ERRORS as exc:
         raise _fail(path, exc, kind) from None
 
 
-def _choose_weight(columns: Columns, path: str, weight: str | None) -> tuple[np.ndarray, str | None]:
+def _choose_weight(
+    columns: Columns, path: str, weight: str | None
+) -> tuple[np.ndarray, str | None]:
     n = len(next(iter(columns.values()))) if columns else 0
     if weight is not None:
         if weight not in columns:
@@ -189,7 +218,9 @@ def _choose_features(
         return names
     for name in features:
         if name in other:
-            raise InputError(f"{path}: column {name!r} is not numeric; choose numeric feature columns")
+            raise InputError(
+                f"{path}: column {name!r} is not numeric; choose numeric feature columns"
+            )
         if name not in columns:
             raise InputError(
                 f"{path}: unknown feature column {name!r}; available: {list(columns)}"
@@ -283,7 +314,7 @@ def iter_table(
             return
         except QuasiRatioError:
             raise
-        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        except _READ_ERRORS as exc:
             raise _fail(path, exc, kind) from None
         sample = columns_to_sample(columns, other, path, weight=weight, features=features)
         features = list(sample.feature_names)
