@@ -16,10 +16,13 @@ before anything else is computed. Pool-adjacent-violators then runs on
 weighted means, where a block's mean c = W1 / (W0 + W1) is defined only
 when its total W0 + W1 is positive. The rule used here: a block stays
 open, absorbing its right neighbour, until W0 > 0 and W0 + W1 > 0, and
-adjacent blocks whose c decreases are pooled as usual. This equals
-ordinary PAVA when all weights are positive. With W0 > 0 the ratio
-W1 / W0 of every block is finite, and negative where numerator weight
-is negative on balance. The fit needs the denominator weights and the
+adjacent blocks whose c decreases are pooled as usual. With positive
+weights this equals ordinary PAVA, except that a top block of numerator
+events only (c = 1, an infinite ratio) is pooled with its neighbour.
+With W0 > 0 the ratio W1 / W0 of every block is finite, and negative
+where numerator weight is negative on balance. The histogram
+calibrator applies the same validity rule to its bins but, unlike the
+isotonic one, is not monotone. The fit needs the denominator weights and the
 total weight to be positive overall; otherwise no block can be valid.
 """
 

@@ -157,16 +157,19 @@ def _read_weights(file: Path, expected_sha256: str) -> dict:
 
 
 def _rebuild(name, spec, tensors, network, path) -> LogitModel:
-    custom = network.get(name) if isinstance(network, dict) else network
+    custom = isinstance(spec, dict) and spec.get("kind") == "custom"
+    if custom:
+        instance = network.get(name) if isinstance(network, dict) else network
+        module = build_network(spec, instance)  # InputError asks for network=
     prefix = f"{name}."
     state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
     try:
-        n_features = state["standardizer.mean"].shape[0]
-        model = LogitModel(build_network(spec, custom), Standardizer(n_features))
+        if not custom:
+            module = build_network(spec)
+        model = LogitModel(module, Standardizer(state["standardizer.mean"].shape[0]))
         model.load_state_dict(state, strict=True)
-    except (KeyError, RuntimeError, TypeError, ValueError) as error:
-        if isinstance(error, InputError):
-            raise
+    except (KeyError, RuntimeError, TypeError, ValueError, AttributeError) as error:
+        # InputError (an invalid MLP spec) is a ValueError and lands here too.
         raise ModelFormatError(
             f"the weights of network {name!r} in {path} do not fit its description "
             f"{spec}: {error}"
