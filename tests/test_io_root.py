@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import uproot
 
-from quasiratio.errors import FileFormatError, InputError
+from quasiratio.errors import FileFormatError, InputError, UnusedWeightWarning
 from quasiratio.io import iter_events, list_weight_names, read_events
 from quasiratio.io.features import FILL_VALUE
 from quasiratio.io.root import parse_weight
@@ -131,3 +131,44 @@ def test_damaged_root_file(tmp_path):
     bad.write_bytes(NANO.read_bytes()[:5000])
     with pytest.raises(FileFormatError, match=r"bad\.root"):
         read_events(bad)
+
+
+def test_damaged_baskets(tmp_path):
+    data = bytearray(NANO.read_bytes())
+    start = len(data) // 2
+    data[start : start + 2000] = bytes(2000)
+    bad = tmp_path / "zeroed.root"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(FileFormatError, match=r"zeroed\.root: reading the ROOT data failed"):
+        read_events(bad)
+    with pytest.raises(FileFormatError, match=r"zeroed\.root: reading the ROOT data failed"):
+        list(iter_events(bad, chunk_size=50))
+
+
+def write_tree(path, branches):
+    # mktree writes a TTree; plain assignment writes an RNTuple in uproot 5.7.
+    with uproot.recreate(path) as f:
+        f.mktree("tree", {name: values.dtype for name, values in branches.items()})
+        f["tree"].extend(branches)
+
+
+def test_plain_tree_weight_rule(tmp_path):
+    x = np.arange(5.0)
+    write_tree(
+        tmp_path / "plain.root", {"x": x, "y": 2 * x, "weight": np.array([1.0, -1, 2, 2, 1])}
+    )
+    write_tree(tmp_path / "unused.root", {"x": x, "evtWeight": np.full(5, 3.0)})
+    sample = read_events(tmp_path / "plain.root")
+    assert sample.feature_names == ("x", "y")
+    assert sample.sample_weight.tolist() == [1.0, -1.0, 2.0, 2.0, 1.0]
+    with pytest.warns(UnusedWeightWarning, match=r"\['evtWeight'\] were found but not used"):
+        unused = read_events(tmp_path / "unused.root")
+    assert unused.feature_names == ("x",)
+    assert np.all(unused.sample_weight == 1.0)
+
+
+def test_rntuple_rejected(tmp_path):
+    with uproot.recreate(tmp_path / "ntuple.root") as f:
+        f["ntuple"] = {"x": np.arange(3.0)}
+    with pytest.raises(InputError, match=r"contains no TTree .*reads TTrees only"):
+        read_events(tmp_path / "ntuple.root")

@@ -5,7 +5,8 @@ float64 weights. Weight choice when ``weight=None``:
 
 - LHE: the event weight XWGTUP. Named weights are chosen by id; the
   first named weight is never taken as the nominal.
-- ROOT: the branch ``genWeight`` when the tree has one, else unit weights.
+- ROOT: the branch ``genWeight``, ``weight`` or ``sample_weight`` (the first
+  the tree has), else unit weights.
 - Tables: a column called ``weight`` or ``sample_weight`` when present (logged),
   else unit weights.
 

@@ -11,7 +11,10 @@ A weight is a product of such factors and number literals, for example
 ``genWeight * LHEScaleWeight[8]`` (NanoAOD stores the scale and PDF
 variations as ratios to the nominal, so they must be multiplied by
 ``genWeight``). The expression is parsed, never evaluated as code. With
-``weight=None`` the branch ``genWeight`` is used when present.
+``weight=None`` the first of ``genWeight``, ``weight``, ``sample_weight``
+that the tree has is used. Without any of them every event has weight 1,
+and branches whose name contains "weight" raise an
+:class:`~quasiratio.errors.UnusedWeightWarning`.
 
 Default features of a NanoAOD tree (:data:`NANOAOD_DEFAULT`, those the
 tree has): jet, muon and electron multiplicities, the two leading jets'
@@ -22,6 +25,7 @@ whose name does not contain "weight".
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -58,7 +62,8 @@ NANOAOD_DEFAULT = (
     "MET_pt",
     "MET_phi",
 )
-DEFAULT_WEIGHT_BRANCH = "genWeight"
+#: Branches taken as the weight when ``weight=None``, in order of preference.
+DEFAULT_WEIGHT_BRANCHES = ("genWeight", "weight", "sample_weight")
 
 _FACTOR = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)(?:\[\s*([0-9]+)\s*\])?$")
 _NUMBER = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
@@ -95,6 +100,20 @@ def parse_weight(expression: str) -> list[tuple[str, int | None] | float]:
     return factors
 
 
+@contextlib.contextmanager
+def _read_errors(path: str) -> Iterator[None]:
+    """Turn failures while reading baskets (decompression, deserialisation) into FileFormatError."""
+    try:
+        yield
+    except QuasiRatioError:
+        raise
+    except Exception as exc:  # uproot, zlib, lz4 and zstd raise many types on damaged data
+        text = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise FileFormatError(
+            f"{path}: reading the ROOT data failed ({text}); the file is damaged, re-copy it"
+        ) from None
+
+
 def _open_tree(path: str, tree: str | None):
     path = check_readable(path)
     stat = os.stat(path)
@@ -112,7 +131,8 @@ def _load_tree(path: str, size: int, mtime_ns: int, tree: str | None):
 
     try:
         handle = uproot.open(path)
-        trees = [k.split(";")[0] for k, c in handle.classnames().items() if c == "TTree"]
+        classes = handle.classnames()
+        trees = [k.split(";")[0] for k, c in classes.items() if c == "TTree"]
     except QuasiRatioError:
         raise
     except Exception as exc:  # uproot raises many types on damaged files
@@ -120,6 +140,12 @@ def _load_tree(path: str, size: int, mtime_ns: int, tree: str | None):
         raise FileFormatError(
             f"{path}: not a readable ROOT file ({text}); re-copy the file"
         ) from None
+    if not trees:
+        found = sorted(set(classes.values()))
+        raise InputError(
+            f"{path}: contains no TTree (object types: {found}); quasiratio reads TTrees only, "
+            "so store the events as a TTree or a table"
+        )
     if tree is None:
         if "Events" in trees:
             tree = "Events"
@@ -131,7 +157,8 @@ def _load_tree(path: str, size: int, mtime_ns: int, tree: str | None):
             )
     if tree not in trees:
         raise InputError(f"{path}: no TTree {tree!r}; available: {trees}")
-    return handle[tree]
+    with _read_errors(path):
+        return handle[tree]
 
 
 def _numeric_branches(ttree) -> tuple[list[str], list[str]]:
@@ -206,9 +233,10 @@ def _check_branches(ttree, names: set[str], path: str) -> None:
 def _plan(ttree, path: str, weight: str | None, features: Sequence[str] | None):
     """Return the weight factors, the feature names and the branches to read."""
     if weight is None:
-        if DEFAULT_WEIGHT_BRANCH in ttree.keys():
-            logger.info("%s: using branch %r as the event weight", path, DEFAULT_WEIGHT_BRANCH)
-            weight = DEFAULT_WEIGHT_BRANCH
+        found = [name for name in DEFAULT_WEIGHT_BRANCHES if name in ttree.keys()]
+        if found:
+            logger.info("%s: using branch %r as the event weight", path, found[0])
+            weight = found[0]
         else:
             unused = [n for n in _numeric_branches(ttree)[0] if is_weight_like(n)]
             if unused:
@@ -216,7 +244,7 @@ def _plan(ttree, path: str, weight: str | None, features: Sequence[str] | None):
                     f"{path}: weight-like branches {unused} were found but not used, so every "
                     "event has weight 1; pass weight=<branch> (--weight) to use one",
                     UnusedWeightWarning,
-                    stacklevel=5,
+                    stacklevel=4,
                 )
     factors = parse_weight(weight) if weight is not None else []
     names = default_root_features(ttree) if features is None else [str(f) for f in features]
@@ -258,7 +286,8 @@ def read_root(
     path = os.fspath(path)
     ttree = _open_tree(path, tree)
     weight, factors, names, branches = _plan(ttree, path, weight, features)
-    arrays = ttree.arrays(branches, library="ak")
+    with _read_errors(path):
+        arrays = ttree.arrays(branches, library="ak")
     return _to_sample(arrays, path, weight, factors, names)
 
 
@@ -274,7 +303,12 @@ def iter_root(
     path = os.fspath(path)
     ttree = _open_tree(path, tree)
     weight, factors, names, branches = _plan(ttree, path, weight, features)
-    for arrays in ttree.iterate(branches, step_size=int(chunk_size), library="ak"):
+    chunks = ttree.iterate(branches, step_size=int(chunk_size), library="ak")
+    while True:
+        with _read_errors(path):
+            arrays = next(chunks, None)
+        if arrays is None:
+            return
         yield _to_sample(arrays, path, weight, factors, names)
 
 
@@ -292,6 +326,7 @@ def root_weight_names(
     names = [n for n in scalar if is_weight_like(n) and n not in counters]
     for name in jagged:
         if is_weight_like(name):
-            counts = ak.num(ttree[name].array(entry_stop=scan, library="ak"), axis=1)
+            with _read_errors(path):
+                counts = ak.num(ttree[name].array(entry_stop=scan, library="ak"), axis=1)
             names += [f"{name}[{i}]" for i in range(int(ak.max(counts, initial=0)))]
     return names
