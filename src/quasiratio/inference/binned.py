@@ -6,8 +6,9 @@ The expected count in bin b is
 
 with templates t normalised to unit sum from weighted simulated
 histograms (the S + I template has signed weights). The finite
-simulation is handled in the Barlow-Beeston-lite way (Conway,
-arXiv:1103.0354): one factor gamma_b per bin scales nu_b, with a Gaussian
+simulation is handled in the Barlow-Beeston-lite way, with one factor per
+bin for all samples together instead of one per sample and bin: gamma_b
+scales nu_b, with a Gaussian
 constraint of relative width delta_b = sqrt(var nu_b) / nu_b, where
 var nu_b sums the squared template weights of every sample. Per bin
 

@@ -2,8 +2,8 @@
 
 Wilks' theorem: for one parameter away from the boundary, lambda(mu_true)
 follows a chi-square distribution with one degree of freedom, so the
-interval {mu : lambda(mu) <= F^-1_chi2(CL)} has coverage CL (lambda <= 1.0
-at 68.3 %, <= 3.84 at 95 %). Near mu = 0 the model is not linear in mu
+interval {mu : lambda(mu) <= F^-1_chi2(CL)} has coverage CL (lambda <= 1.001
+at 68.3 %, <= 3.841 at 95 %). Near mu = 0 the model is not linear in mu
 (it contains sqrt(mu)) and the bound mu >= 0 applies, so the theorem need
 not hold there; :mod:`quasiratio.inference.neyman` replaces the constant
 threshold with one calibrated on pseudo-experiments.

@@ -19,7 +19,9 @@ while the dominant B_q (quark-initiated) does not. The couplings follow
 from the yields: g_S from the signal yield, g_B from the interfering
 background yield, g_Q from the rest of the background, and the phase phi
 from the net interference yield I = sigma_SI - sigma_S. Of the two roots
-for phi the one with the larger c = (positive S+I) / (net S+I) is taken.
+for phi the code takes base - arccos(I / R) (see :attr:`InterferenceToy.phase`),
+which at the reference setting is the one with the larger
+c = (positive S+I) / (net S+I): 2.12 against 1.20 for the other root.
 Re BW changes sign at m = M, so S + I is negative on one side of the
 resonance.
 
@@ -27,7 +29,7 @@ Reference setting: the yields at mu = 1.2 are 9,995,240 background events,
 653 for the (mu - sqrt(mu)) S term and 4,105 for the sqrt(mu) (S + I)
 term, so sigma_S = 6,245.5 and sigma_SI = 3,747.3 events at mu = 1 and the
 net interference is destructive. An interfering background of 20,000
-events gives c of about 2.2. Setting it to the whole background is the
+events gives c = 2.12. Setting it to the whole background is the
 extreme case for stress tests (:meth:`InterferenceToy.whole_background_interferes`).
 
 Positivity: at the reference yields the total is
