@@ -106,7 +106,7 @@ def test_unknown_branch_and_tree():
     with pytest.raises(InputError, match=r"no TTree 'Runs'; available: \['Events'\]"):
         read_events(NANO, tree="Runs")
     with pytest.raises(
-        InputError, match=r"holds a list per event; pick one entry such as Jet_pt\[0\]"
+        InputError, match=r"is jagged \(a list per event\); pick one entry such as Jet_pt\[0\]"
     ):
         read_events(NANO, features=["Jet_pt"])
 

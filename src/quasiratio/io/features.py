@@ -18,7 +18,7 @@ prefix   particles                 slots  columns per slot
 Neutrinos (12, 14, 16) enter as missing transverse momentum ``met_pt``,
 ``met_phi`` (their vector sum) and ``n_neutrinos``.
 
-A slot without a particle holds :data:`FILL_VALUE` (-10, outside the
+A slot without a particle contains :data:`FILL_VALUE` (-10, outside the
 range of every pT, eta, phi and mass column), and so does a composite
 whose objects are missing. Multiplicities: ``n_leptons``, ``n_photons``,
 ``n_partons``, ``n_neutrinos``.

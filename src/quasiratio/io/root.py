@@ -5,7 +5,7 @@ else the only TTree of the file.
 
 A feature or weight factor is a branch name, optionally with an integer
 index into a jagged branch: ``MET_pt``, ``Jet_pt[0]``. A slot past the end
-of an event's list holds :data:`~quasiratio.io.features.FILL_VALUE`.
+of an event's list contains :data:`~quasiratio.io.features.FILL_VALUE`.
 
 A weight is a product of such factors and number literals, for example
 ``genWeight * LHEScaleWeight[8]`` (NanoAOD stores the scale and PDF
@@ -102,7 +102,7 @@ def parse_weight(expression: str) -> list[tuple[str, int | None] | float]:
 
 @contextlib.contextmanager
 def _read_errors(path: str) -> Iterator[None]:
-    """Turn failures while reading baskets (decompression, deserialisation) into FileFormatError."""
+    """Turn basket read failures (decompression, deserialisation) into FileFormatErrors."""
     try:
         yield
     except QuasiRatioError:
@@ -202,12 +202,13 @@ def _column_values(arrays, name: str, index: int | None, path: str, *, for_weigh
     if index is None:
         if values.ndim > 1:
             raise InputError(
-                f"{path}: branch {name!r} holds a list per event; pick one entry such as {name}[0]"
+                f"{path}: branch {name!r} is jagged (a list per event); "
+                f"pick one entry such as {name}[0]"
             )
         return ak.to_numpy(values).astype(np.float64)
     if values.ndim < 2:
         raise InputError(
-            f"{path}: branch {name!r} holds one value per event; drop the index [{index}]"
+            f"{path}: branch {name!r} has one value per event; drop the index [{index}]"
         )
     counts = ak.to_numpy(ak.num(values, axis=1))
     short = counts <= index
