@@ -92,6 +92,17 @@ def test_extreme_setting_cancels_much_more():
     assert EXTREME.positive_fraction() > 10 * REFERENCE.positive_fraction()
 
 
+def test_extreme_setting_samples():
+    background = EXTREME.sample_background(1000, seed=1)
+    signed = EXTREME.sample_signal_interference(1000, seed=2)
+    data, counts = EXTREME.whole_background_interferes(background_scale=1e-5,
+                                                       signal_scale=1e-5).sample_pseudo_data(
+        1.2, seed=3, n_experiments=2)
+    assert len(background) == 1000
+    assert len(signed) == 1000
+    assert len(data) == counts.sum()
+
+
 @pytest.mark.parametrize("toy", [REFERENCE, REDUCED, EXTREME], ids=["reference", "reduced", "extreme"])
 @pytest.mark.parametrize("mu", [0.0, 1e-4, 0.0625, 0.25, 1.0, 1.2, 4.0, 10.0, 100.0])
 def test_total_positive_for_supported_mu(toy, mu):

@@ -83,6 +83,7 @@ class UnbinnedLikelihood:
                                                 far_counts)
         self.near_fraction = float(near.mean()) if len(near) else 0.0
         self._mu_hat: np.ndarray | None = None
+        self._best: np.ndarray | None = None
 
     @property
     def n_experiments(self) -> int:
@@ -156,15 +157,20 @@ class UnbinnedLikelihood:
                 "raise mu_max", QuasiRatioWarning, stacklevel=3)
         return t**2
 
+    @property
+    def max_log_likelihood(self) -> np.ndarray:
+        """ln L(mu_hat) of each experiment."""
+        if self._best is None:
+            self._best = self.log_likelihood_at(self.mu_hat)
+        return self._best
+
     def test_statistic(self, mu) -> np.ndarray:
         """Return lambda(mu) on a grid of mu, shape (len(mu), n_experiments)."""
-        best = self.log_likelihood_at(self.mu_hat)
-        return -2.0 * (self.log_likelihood(mu) - best[None, :])
+        return -2.0 * (self.log_likelihood(mu) - self.max_log_likelihood[None, :])
 
     def test_statistic_at(self, mu_per_experiment) -> np.ndarray:
         """Return lambda of each experiment at its own mu, shape (n_experiments,)."""
-        best = self.log_likelihood_at(self.mu_hat)
-        return -2.0 * (self.log_likelihood_at(mu_per_experiment) - best)
+        return -2.0 * (self.log_likelihood_at(mu_per_experiment) - self.max_log_likelihood)
 
     def scan(self, mu, *, experiment: int = 0) -> Scan:
         """Return the :class:`Scan` of one experiment on the grid ``mu``."""

@@ -86,7 +86,7 @@ def _sample_quadratic_angle(n: int, alpha: float, rng) -> np.ndarray:
 
 
 def _rejection(n: int, propose, accept_probability, rng) -> np.ndarray:
-    parts, total = [], 0
+    parts, total = [np.zeros(0)], 0
     while total < n:
         batch = max(2 * (n - total), 1024)
         values = propose(batch)
