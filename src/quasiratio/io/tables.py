@@ -85,8 +85,7 @@ def _arrow_columns(table, path: str) -> tuple[Columns, list[str]]:
     other = []
     for name in names:
         column = table.column(name)
-        kind = column.type
-        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+        if _is_numeric_type(column.type):
             numeric[name] = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
         else:
             other.append(name)
@@ -259,8 +258,32 @@ def read_table(
 
 def table_weight_names(path: str | os.PathLike, kind: str, tree: str | None = None) -> list[str]:
     """Return the numeric columns whose name contains "weight"."""
+    if kind == "parquet":
+        return [c for c in _parquet_numeric_names(os.fspath(path)) if is_weight_like(c)]
     columns, _ = load_columns(os.fspath(path), kind, tree)
     return [c for c in columns if is_weight_like(c)]
+
+
+def _parquet_numeric_names(path: str) -> list[str]:
+    """Return the numeric column names of a Parquet file from its schema alone."""
+    import pyarrow.parquet as pq
+
+    path = check_readable(path)
+    try:
+        schema = pq.read_schema(path)
+    except _READ_ERRORS as exc:
+        raise _fail(path, exc, "parquet") from None
+    return [field.name for field in schema if _is_numeric_type(field.type)]
+
+
+def _is_numeric_type(arrow_type) -> bool:
+    import pyarrow as pa
+
+    return (
+        pa.types.is_integer(arrow_type)
+        or pa.types.is_floating(arrow_type)
+        or pa.types.is_boolean(arrow_type)
+    )
 
 
 def _arrow_batches(path: str, kind: str, chunk_size: int):
