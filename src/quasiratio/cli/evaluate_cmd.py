@@ -54,8 +54,6 @@ def _format_text(summary: dict) -> str:
         return "undefined" if value is None else f"{value:.4g}"
 
     rows = [(key, shown(summary[key])) for key, _ in HEADLINE if key in summary]
-    if "outside_support_fraction" in summary:
-        rows.append(("outside_support_fraction", shown(summary["outside_support_fraction"])))
     for name, values in summary["features"].items():
         rows += [(f"{name}: {label}", shown(values[key])) for key, label in FEATURE_COLUMNS]
     for i, region in enumerate(summary["negative_regions"], 1):

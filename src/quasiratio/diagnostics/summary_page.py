@@ -18,6 +18,7 @@ HEADLINE = (
     ("sliced_wasserstein_null_mean", "its expected value from sample fluctuations"),
     ("classifier_auc", "held-out AUC of a classifier, 0.5 at closure"),
     ("classifier_auc_null_std", "its standard deviation at closure"),
+    ("outside_support_fraction", "fraction of source events outside the training range"),
 )
 
 FEATURE_COLUMNS = (
