@@ -23,17 +23,22 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
 import warnings
-import zipfile
-import zlib
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from quasiratio.errors import FileFormatError, InputError, QuasiRatioError, UnusedWeightWarning
+from quasiratio.errors import InputError, QuasiRatioError, UnusedWeightWarning
 from quasiratio.events import EventSample
 from quasiratio.io.checks import check_readable, check_weight_values
+from quasiratio.io.table_formats import (
+    READ_ERRORS,
+    Columns,
+    column_chunks,
+    load_columns,
+    parquet_numeric_names,
+    read_failure,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,138 +49,6 @@ DEFAULT_WEIGHT_COLUMNS = ("weight", "sample_weight")
 def is_weight_like(name: str) -> bool:
     """Return whether a column name marks a weight (it contains "weight", any case)."""
     return "weight" in name.lower()
-
-
-Columns = dict[str, np.ndarray]
-
-# Exceptions that pyarrow, h5py and numpy raise on damaged files. h5py raises
-# RuntimeError for a corrupt group, pyarrow NotImplementedError for an
-# unknown encoding, and a corrupt size field can ask for more memory than exists.
-_READ_ERRORS = (
-    OSError,
-    ValueError,
-    KeyError,
-    IndexError,
-    TypeError,
-    EOFError,
-    RuntimeError,
-    NotImplementedError,
-    MemoryError,
-    zipfile.BadZipFile,
-    zlib.error,
-    struct.error,
-)
-
-
-def _fail(path: str, exc: BaseException, what: str) -> FileFormatError:
-    text = " ".join(str(exc).split())[:200] or type(exc).__name__
-    return FileFormatError(
-        f"{path}: not a readable {what} file ({text}); check or re-create the file"
-    )
-
-
-def _arrow_columns(table, path: str) -> tuple[Columns, list[str]]:
-    import pyarrow as pa
-
-    names = list(table.column_names)
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise FileFormatError(f"{path}: duplicate column names {duplicates}; rename them")
-    numeric: Columns = {}
-    other = []
-    for name in names:
-        column = table.column(name)
-        if _is_numeric_type(column.type):
-            numeric[name] = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
-        else:
-            other.append(name)
-    return numeric, other
-
-
-def _h5_columns(path: str, group_name: str | None, start: int = 0, stop: int | None = None):
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        group = f
-        if group_name is not None:
-            if group_name not in f or not isinstance(f[group_name], h5py.Group):
-                groups = [k for k in f if isinstance(f[k], h5py.Group)]
-                raise InputError(
-                    f"{path}: no HDF5 group {group_name!r}; available groups: {groups}"
-                )
-            group = f[group_name]
-        datasets = {k: v for k, v in group.items() if isinstance(v, h5py.Dataset)}
-        compound = [k for k, v in datasets.items() if v.dtype.names]
-        if len(datasets) == 1 and compound:
-            data = datasets[compound[0]][start:stop]
-            return _split_fields({n: data[n] for n in data.dtype.names})
-        return _split_fields({k: v[start:stop] for k, v in datasets.items() if v.ndim == 1})
-
-
-def _h5_length(path: str, group_name: str | None) -> int:
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        group = f if group_name is None else f[group_name]
-        lengths = {
-            v.shape[0] for v in group.values() if isinstance(v, h5py.Dataset) and v.ndim >= 1
-        }
-    return max(lengths, default=0)
-
-
-def _split_fields(arrays: dict) -> tuple[Columns, list[str]]:
-    numeric: Columns = {}
-    other = []
-    for name, values in arrays.items():
-        values = np.asarray(values)
-        if values.dtype.kind in "biuf":
-            numeric[str(name)] = values.astype(np.float64)
-        else:
-            other.append(str(name))
-    return numeric, other
-
-
-def _npz_columns(path: str) -> tuple[Columns, list[str]]:
-    with np.load(path, allow_pickle=False) as archive:
-        arrays = {k: archive[k] for k in archive.files}
-    x = arrays.pop("x", None)
-    names = arrays.pop("feature_names", None)
-    columns = {k: v for k, v in arrays.items() if v.ndim == 1}
-    if x is not None:
-        x = np.asarray(x)
-        if x.ndim == 1:
-            x = x[:, None]
-        labels = (
-            [str(n) for n in names] if names is not None else [f"x{i}" for i in range(x.shape[1])]
-        )
-        if len(labels) != x.shape[1]:
-            raise FileFormatError(
-                f"{path}: 'feature_names' has {len(labels)} entries but 'x' has {x.shape[1]} "
-                "columns; store one name per column"
-            )
-        columns = {**{n: x[:, i] for i, n in enumerate(labels)}, **columns}
-    return _split_fields(columns)
-
-
-def load_columns(path: str, kind: str, tree: str | None = None) -> tuple[Columns, list[str]]:
-    """Read every column of a table: numeric ones as float64 arrays, and the other names."""
-    path = check_readable(path)
-    try:
-        if kind == "parquet":
-            import pyarrow.parquet as pq
-
-            return _arrow_columns(pq.read_table(path), path)
-        if kind == "csv":
-            import pyarrow.csv as pcsv
-
-            return _arrow_columns(pcsv.read_csv(path), path)
-        if kind == "hdf5":
-            return _h5_columns(path, tree)
-        return _npz_columns(path)
-    except QuasiRatioError:
-        raise
-    except _READ_ERRORS as exc:
-        raise _fail(path, exc, kind) from None
 
 
 def _choose_weight(
@@ -259,63 +132,9 @@ def read_table(
 def table_weight_names(path: str | os.PathLike, kind: str, tree: str | None = None) -> list[str]:
     """Return the numeric columns whose name contains "weight"."""
     if kind == "parquet":
-        return [c for c in _parquet_numeric_names(os.fspath(path)) if is_weight_like(c)]
+        return [c for c in parquet_numeric_names(os.fspath(path)) if is_weight_like(c)]
     columns, _ = load_columns(os.fspath(path), kind, tree)
     return [c for c in columns if is_weight_like(c)]
-
-
-def _parquet_numeric_names(path: str) -> list[str]:
-    """Return the numeric column names of a Parquet file from its schema alone."""
-    import pyarrow.parquet as pq
-
-    path = check_readable(path)
-    try:
-        schema = pq.read_schema(path)
-    except _READ_ERRORS as exc:
-        raise _fail(path, exc, "parquet") from None
-    return [field.name for field in schema if _is_numeric_type(field.type)]
-
-
-def _is_numeric_type(arrow_type) -> bool:
-    import pyarrow as pa
-
-    return (
-        pa.types.is_integer(arrow_type)
-        or pa.types.is_floating(arrow_type)
-        or pa.types.is_boolean(arrow_type)
-    )
-
-
-def _arrow_batches(path: str, kind: str, chunk_size: int):
-    if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        yield from pq.ParquetFile(path).iter_batches(batch_size=chunk_size)
-        return
-    import pyarrow.csv as pcsv
-
-    for batch in pcsv.open_csv(path):
-        for start in range(0, batch.num_rows, chunk_size):
-            yield batch.slice(start, chunk_size)
-
-
-def _column_chunks(path: str, kind: str, tree: str | None, chunk_size: int):
-    if kind in ("parquet", "csv"):
-        import pyarrow as pa
-
-        for batch in _arrow_batches(path, kind, chunk_size):
-            yield _arrow_columns(pa.Table.from_batches([batch]), path)
-    elif kind == "hdf5":
-        n = _h5_length(path, tree)
-        for start in range(0, max(n, 1), chunk_size):
-            yield _h5_columns(path, tree, start, start + chunk_size)
-    else:
-        # NOTE: an NPZ member is decompressed whole on access, so NPZ input
-        # is loaded once and only sliced; memory is not bounded by chunk_size.
-        columns, other = _npz_columns(path)
-        n = len(next(iter(columns.values()))) if columns else 0
-        for start in range(0, max(n, 1), chunk_size):
-            yield {k: v[start : start + chunk_size] for k, v in columns.items()}, other
 
 
 def iter_table(
@@ -329,7 +148,7 @@ def iter_table(
 ) -> Iterator[EventSample]:
     """Yield EventSamples of at most ``chunk_size`` rows in file order."""
     path = check_readable(path)
-    chunks = _column_chunks(path, kind, tree, chunk_size)
+    chunks = column_chunks(path, kind, tree, chunk_size)
     while True:
         try:
             columns, other = next(chunks)
@@ -337,8 +156,8 @@ def iter_table(
             return
         except QuasiRatioError:
             raise
-        except _READ_ERRORS as exc:
-            raise _fail(path, exc, kind) from None
+        except READ_ERRORS as exc:
+            raise read_failure(path, exc, kind) from None
         sample = columns_to_sample(columns, other, path, weight=weight, features=features)
         features = list(sample.feature_names)
         yield sample
