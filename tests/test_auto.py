@@ -56,7 +56,7 @@ def test_low_weight_variance_chooses_revert():
     source, target = wv.make_samples(20_000, 20_000, sigma_w=0.5, eta=0.1, seed=3)
     choice = choose_method(target, source)
     assert choice.method == "revert"
-    assert "below 1" in choice.reason
+    assert "is below 1" in choice.reason
 
 
 def test_negligible_negative_weights_choose_carl():

@@ -259,3 +259,16 @@ def test_nonpositive_learned_denominator_warns():
     estimator.coefficients_ = {"c0": 50.0, "c1": 2.0}
     with pytest.warns(DenominatorSignWarning, match="<= 0 at"):
         estimator.ratio(source.x)
+
+
+def test_refit_coefficients_keeps_sub_classifiers():
+    source, target = gm.make_samples(3000, 3000, seed=11)
+    sums = make_estimator("rosmm", config=_quick_config(), hidden=(8,)).fit(target, source)
+    fitted = make_estimator("rosmm", coefficients="fit", config=_quick_config(),
+                            hidden=(8,)).fit(target, source)
+    refitted = sums.refit_coefficients(target, source, coefficients="fit")
+    assert refitted.coefficients_ == fitted.coefficients_
+    assert sums.coefficients_ == sums.coefficients_from_sums_
+    x = source.x[:200]
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(refitted.ratio(x), fitted.ratio(x))

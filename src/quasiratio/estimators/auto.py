@@ -205,8 +205,8 @@ def choose_method(
         limit = f"the relative weight variance {variance:.3g} is below {high_variance:g}"
     return MethodChoice(
         "revert",
-        f"negative weights ({counts}); {why}, so a signed method is needed, and {limit}, "
-        "so REVERT with one classifier and no extra data is chosen",
+        f"negative weights ({counts}) and {why}, so a signed method is needed. RoSMM is "
+        f"not chosen because {limit}, so REVERT, with one classifier and no extra data, is",
         figures,
     )
 

@@ -38,9 +38,9 @@ except e^(log|k| - M), which overflows only when both sub-ratios of the
 bracket are beyond e^709. So the result stays finite when one sub-ratio
 tends to 0 or infinity and when a coefficient tends to 0 or 1.
 
-Coefficients come three ways: ``"sums"`` takes them from the weight
-sums; ``"fit"`` minimises the REVERT loss of the combined ratio on the
-full signed data with the sub-classifiers frozen; ``"finetune"`` trains
+Coefficients come three ways. ``"sums"`` takes them from the weight
+sums. ``"fit"`` minimises the REVERT loss of the combined ratio on the
+full signed data with the sub-classifiers frozen. ``"finetune"`` trains
 the coefficients and the sub-networks together with the REVERT loss.
 Fitted coefficients are parameterised as c = 1 + exp(a), so they stay
 > 1 as the mixture definition requires. The REVERT loss applies to the
@@ -50,6 +50,7 @@ r = -2 sinh z.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import warnings
@@ -61,7 +62,7 @@ from torch import nn
 from quasiratio.errors import InputError, QuasiRatioWarning
 from quasiratio.estimators.base import RatioEstimator, register_method
 from quasiratio.estimators.carl import CARL
-from quasiratio.estimators.preparation import prepare_classes, to_tensors
+from quasiratio.estimators.preparation import as_samples, prepare_classes, to_tensors
 from quasiratio.losses import revert_loss
 from quasiratio.training import TrainingConfig, train
 
@@ -317,6 +318,27 @@ class RoSMM(RatioEstimator):
         logger.info("RoSMM with %d sub-classifiers, coefficients %s (%s; from the sums %s)",
                     len(pairs), self.coefficients_, self.coefficients,
                     self.coefficients_from_sums_)
+
+    def refit_coefficients(self, numerator, denominator, *, coefficients: str) -> RoSMM:
+        """Return a copy with the same sub-classifiers and coefficients found by ``coefficients``.
+
+        Pass the samples the estimator was fitted on. The copy starts from
+        the coefficients of the weight sums, so comparing the three modes
+        costs one set of sub-classifier trainings instead of three.
+        """
+        self._check_fitted()
+        clone = copy.deepcopy(self)
+        clone.coefficients = coefficients
+        numerator, denominator = as_samples(numerator, denominator, None, None)
+        clone._check_samples(numerator, denominator)
+        sums = self.coefficients_from_sums_
+        start = SignedCoefficients(sums["c0"], sums["c1"])
+        if coefficients == "fit":
+            clone._fit_coefficients(numerator, denominator, start)
+        elif coefficients == "finetune":
+            clone._finetune(numerator, denominator, start)
+        clone.coefficients_ = start.to_dict()
+        return clone
 
     def _signed_data(self, numerator, denominator, config: TrainingConfig):
         return prepare_classes(numerator, denominator,
