@@ -10,7 +10,7 @@ import uproot
 from quasiratio.errors import FileFormatError, InputError, UnusedWeightWarning
 from quasiratio.io import iter_events, list_weight_names, read_events
 from quasiratio.io.features import FILL_VALUE
-from quasiratio.io.root import parse_weight
+from quasiratio.io.expressions import parse_weight
 
 NANO = Path(__file__).resolve().parents[1] / "data" / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
 

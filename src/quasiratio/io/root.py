@@ -29,7 +29,6 @@ import contextlib
 import functools
 import logging
 import os
-import re
 import warnings
 from collections.abc import Iterator, Sequence
 
@@ -39,6 +38,7 @@ import numpy as np
 from quasiratio.errors import FileFormatError, InputError, QuasiRatioError, UnusedWeightWarning
 from quasiratio.events import EventSample
 from quasiratio.io.checks import check_readable, check_weight_values
+from quasiratio.io.expressions import parse_column, parse_weight
 from quasiratio.io.features import FILL_VALUE
 from quasiratio.io.tables import is_weight_like
 
@@ -65,39 +65,7 @@ NANOAOD_DEFAULT = (
 #: Branches taken as the weight when ``weight=None``, in order of preference.
 DEFAULT_WEIGHT_BRANCHES = ("genWeight", "weight", "sample_weight")
 
-_FACTOR = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)(?:\[\s*([0-9]+)\s*\])?$")
-_NUMBER = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
 _NUMERIC_KINDS = "biuf"
-
-
-def parse_column(text: str) -> tuple[str, int | None]:
-    """Split ``"Jet_pt[0]"`` into ``("Jet_pt", 0)`` and ``"MET_pt"`` into ``("MET_pt", None)``."""
-    match = _FACTOR.match(text.strip())
-    if not match:
-        raise InputError(
-            f"invalid branch reference {text!r}; write a branch name, optionally with "
-            "an index such as Jet_pt[0]"
-        )
-    index = match.group(2)
-    return match.group(1), None if index is None else int(index)
-
-
-def parse_weight(expression: str) -> list[tuple[str, int | None] | float]:
-    """Parse a product such as ``"genWeight * LHEScaleWeight[8]"`` into factors."""
-    factors: list[tuple[str, int | None] | float] = []
-    for part in str(expression).split("*"):
-        part = part.strip()
-        if _NUMBER.match(part):
-            factors.append(float(part))
-        elif _FACTOR.match(part):
-            factors.append(parse_column(part))
-        else:
-            raise InputError(
-                f"invalid weight expression {expression!r}: {part!r} is not a branch, an "
-                "indexed branch or a number; write a product such as "
-                "'genWeight * LHEScaleWeight[8]'"
-            )
-    return factors
 
 
 @contextlib.contextmanager
