@@ -336,3 +336,20 @@ CORPUS_FILES = sorted(p for p in CORPUS.glob("*") if p.is_file() and p.name != "
 def test_corpus_inputs(path):
     with _quiet_warnings():
         assert_clean_outcome(lambda: read_events(path))
+
+
+@FUZZ
+@given(expression=st.text(alphabet="genWeight*LHE[]0123456789 .+-()_'\"e", max_size=30))
+def test_fuzz_weight_expressions(expression):
+    """A weight expression parses into factors or raises a one-line InputError."""
+    from quasiratio.errors import InputError
+    from quasiratio.io.expressions import parse_weight
+
+    try:
+        factors = parse_weight(expression)
+    except InputError as exc:
+        assert len(str(exc).splitlines()) == 1
+        return
+    assert factors
+    for factor in factors:
+        assert isinstance(factor, (float, tuple))
