@@ -110,3 +110,8 @@ def test_region_dict_is_json_ready(source):
 def test_mismatched_lengths_raise():
     with pytest.raises(InputError, match="one ratio and one weight per event"):
         find_negative_regions(np.zeros((3, 2)), np.ones(2))
+
+
+def test_zero_weights_raise():
+    with pytest.raises(InputError, match="every event weight is 0"):
+        find_negative_regions(np.zeros((3, 2)), -np.ones(3), np.zeros(3))

@@ -140,6 +140,8 @@ def find_negative_regions(
     if not negative.any():
         return []
     magnitude = np.abs(weight)
+    if not magnitude.sum() > 0:
+        raise InputError("every event weight is 0, so no region can be located; pass non-zero weights")
     tree = DecisionTreeClassifier(
         max_depth=max_depth, min_weight_fraction_leaf=min_weight_fraction, random_state=seed
     ).fit(x, negative, sample_weight=magnitude)
@@ -150,6 +152,8 @@ def find_negative_regions(
     leaf_negative = np.bincount(leaf, weights=magnitude * negative, minlength=size)
     new_weight = weight * r_hat
     negative_mass = np.abs(new_weight) * negative
+    # Guards the shares when every negative-ratio event has weight 0.
+    negative_total = max(float(negative_mass.sum()), np.finfo(float).tiny)
     leaf_negative_mass = np.bincount(leaf, weights=negative_mass, minlength=size)
     leaf_sum = np.bincount(leaf, weights=new_weight, minlength=size)
     leaf_events = np.bincount(leaf, minlength=size)
@@ -170,7 +174,7 @@ def find_negative_regions(
                 events=int(leaf_events[node]),
                 negative_events=int(round(leaf_negative_events[node])),
                 weight_share=float(leaf_weight[node] / magnitude.sum()),
-                negative_share=float(leaf_negative_mass[node] / negative_mass.sum()),
+                negative_share=float(leaf_negative_mass[node] / negative_total),
                 purity=float(leaf_negative[node] / leaf_weight[node]),
                 reweighted_sum=float(leaf_sum[node]),
             )
