@@ -211,7 +211,8 @@ def test_custom_network_accepted():
     rng = np.random.default_rng(9)
     network = Affine()
     before = network.linear.weight.detach().clone()
-    estimator = CARL(network=network, config=_config(epochs=10, batch_size=256, learning_rate=0.03))
+    config = _config(epochs=10, batch_size=256, learning_rate=0.03)
+    estimator = CARL(network=network, config=config)
     estimator.fit(_gauss(rng, 0.5, 1, 5_000), _gauss(rng, 0, 1, 5_000))
     assert torch.equal(network.linear.weight, before)  # the caller's module is copied
     slope, _ = _line(estimator, _gauss(rng, 0, 1, 5_000))

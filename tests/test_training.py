@@ -230,3 +230,42 @@ def test_progress_bar_runs(capsys):
         warnings.simplefilter("error")
         train(_network(), _objective, _data(n=100), TrainingConfig(epochs=1, progress=True))
     assert "training" in capsys.readouterr().err
+
+
+def test_fxfx_zero_sum_validation_warns():
+    # All FxFx weights are +-5394.4305, so 50 positive and 50 negative events
+    # sum to zero: that validation class total must not drive early stopping.
+    from pathlib import Path
+
+    from quasiratio.io import read_events
+
+    data_dir = Path(__file__).resolve().parents[1] / "data"
+    path = data_dir / "pylhe-testfile-madgraph-2.2.1-Z-fxfx.lhe.gz"
+    sample = read_events(path).select(["l1_pt", "l1_eta"])
+    w = sample.sample_weight
+    chosen = np.concatenate([np.flatnonzero(w > 0)[:50], np.flatnonzero(w < 0)[:50]])
+    rest = np.setdiff1d(np.arange(len(w)), chosen)[:2000]
+    x = np.log(sample.x[:, :1].clip(1.0))  # log pt keeps the inputs of order 1
+
+    def tensors(index, label):
+        return {
+            "x": torch.tensor(np.c_[x[index], sample.x[index, 1:]], dtype=torch.float32),
+            "y": torch.full((len(index),), label),
+            "weight": torch.tensor(w[index] / np.abs(w[index]).sum(), dtype=torch.float64),
+        }
+
+    def joined(*parts):
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+    data = joined(tensors(rest[:1000], 1.0), tensors(rest[1000:], 0.0))
+    data["weight"] = data["weight"].float()
+    validation = joined(tensors(chosen, 1.0), tensors(rest[:100], 0.0))
+    assert abs(float(validation["weight"][:100].sum())) < 1e-12
+    torch.manual_seed(0)
+    network = MLP(2, (8,))
+    config = TrainingConfig(epochs=4, batch_size=256, patience=1, **QUIET)
+    with pytest.warns(SmallTotalWarning, match="class y=1"):
+        history = train(network, _objective, data, config, validation=validation)
+    assert not history.validation_reliable
+    assert len(history.train_loss) == 4
+    assert history.best_epoch == 3

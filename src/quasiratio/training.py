@@ -1,4 +1,4 @@
-"""The one training loop shared by every estimator, and its options.
+"""The one training loop shared by every estimator.
 
 Data stay as tensors on the training device. Each epoch draws one
 ``torch.randperm`` from a seeded generator and takes batches by indexing
@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from quasiratio.errors import InputError, SmallTotalWarning, TrainingError
+from quasiratio.training_config import SCHEDULES, TrainingConfig, resolve_device
 from quasiratio.training_state import (
     TrainingHistory,
     load_checkpoint,
@@ -32,14 +33,20 @@ from quasiratio.training_state import (
     save_checkpoint,
 )
 
-__all__ = ["TrainingConfig", "TrainingHistory", "batch_loss", "make_optimizer", "resolve_device", "train"]
+__all__ = [
+    "SCHEDULES",
+    "TrainingConfig",
+    "TrainingHistory",
+    "batch_loss",
+    "make_optimizer",
+    "resolve_device",
+    "train",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Per-event loss of a batch: ``objective(model, batch) -> tensor of shape (B,)``.
 Objective = Callable[[nn.Module, Mapping[str, torch.Tensor]], torch.Tensor]
-
-SCHEDULES = ("constant", "cosine", "plateau")
 
 #: A validation class whose |sum w| is below this fraction of its sum |w|
 #: has a total indistinguishable from zero, so its loss is not a usable
@@ -50,119 +57,20 @@ SMALL_TOTAL_RELATIVE = 1e-6
 VALIDATION_CHUNK = 65536
 
 #: CPU threads used when ``TrainingConfig.num_threads`` is None.
-# Measured with torch 2.13 on a 2-core CPU for a 3 x 64 MLP: one thread was
-# as fast as two at batch 512 and within 10 % at batch 4096, because the
-# matrices are too small to amortise the hand-off between threads. One
-# thread also keeps parallel runs (tests, scans) from oversubscribing cores.
+# One thread, because the matrices of small networks are too small to gain
+# from splitting, and a second thread loses badly whenever the cores are
+# shared. Measured with torch 2.13 on a 2-core CPU that other processes kept
+# busy (load 7 to 11), for a 3 x 64 MLP step (forward, backward, AdamW):
+# at batch 512, 2.2 to 4.5 ms with one thread and 19 to 23 ms with two; at
+# batch 4096, 18 ms with one and 120 to 270 ms with two.
+# NOTE: not measured on an idle machine, where two or more threads may pay
+# off at large batches; set num_threads explicitly there.
 DEFAULT_NUM_THREADS = 1
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainingConfig:
-    """Every option of :func:`train`, validated on construction.
-
-    ``schedule`` is "constant", "cosine" (cosine decay to zero over
-    ``epochs``) or "plateau" (the rate halves after 2 epochs without a
-    lower validation loss). ``patience`` is the number of epochs without
-    a lower validation loss after which training stops; None disables
-    early stopping. ``progress`` None shows a bar only when stderr is a
-    terminal. ``num_threads`` None uses :data:`DEFAULT_NUM_THREADS` on
-    CPU. With ``checkpoint_dir`` a checkpoint is written there after
-    every epoch, and ``resume`` continues from it. ``mixed_precision``
-    runs the network in bfloat16 autocast on CUDA only; losses and their
-    weighted sums stay float32.
-    """
-
-    epochs: int = 30
-    batch_size: int = 512
-    learning_rate: float = 1e-3
-    schedule: str = "cosine"
-    weight_decay: float = 0.0
-    validation_fraction: float = 0.2
-    patience: int | None = 5
-    restore_best: bool = True
-    seed: int = 0
-    device: str = "auto"
-    progress: bool | None = None
-    num_threads: int | None = None
-    checkpoint_dir: str | None = None
-    resume: bool = False
-    mixed_precision: bool = False
-
-    def __post_init__(self) -> None:
-        _require(isinstance(self.epochs, int) and self.epochs >= 1, "epochs", self.epochs,
-                 "must be an integer >= 1")
-        _require(isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size",
-                 self.batch_size, "must be an integer >= 1")
-        _require(_is_real(self.learning_rate) and self.learning_rate > 0, "learning_rate",
-                 self.learning_rate, "must be a finite number > 0")
-        _require(self.schedule in SCHEDULES, "schedule", self.schedule,
-                 f"must be one of {list(SCHEDULES)}")
-        _require(_is_real(self.weight_decay) and self.weight_decay >= 0, "weight_decay",
-                 self.weight_decay, "must be a finite number >= 0")
-        _require(_is_real(self.validation_fraction) and 0 <= self.validation_fraction < 1,
-                 "validation_fraction", self.validation_fraction, "must be in [0, 1)")
-        _require(self.patience is None or (isinstance(self.patience, int) and self.patience >= 1),
-                 "patience", self.patience, "must be an integer >= 1 or None")
-        _require(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed,
-                 "must be an integer >= 0")
-        _require(_is_device_name(self.device), "device", self.device,
-                 "must be 'cpu', 'cuda', 'cuda:N' or 'auto'")
-        _require(self.num_threads is None or (isinstance(self.num_threads, int)
-                 and self.num_threads >= 1), "num_threads", self.num_threads,
-                 "must be an integer >= 1 or None")
-        _require(not self.resume or self.checkpoint_dir is not None, "resume", self.resume,
-                 "needs checkpoint_dir to be set")
-        for name in ("restore_best", "resume", "mixed_precision"):
-            _require(isinstance(getattr(self, name), bool), name, getattr(self, name),
-                     "must be True or False")
-        _require(self.progress is None or isinstance(self.progress, bool), "progress",
-                 self.progress, "must be True, False or None")
-
-    def replace(self, **changes) -> TrainingConfig:
-        """Return a validated copy with the given fields changed."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, options: Mapping) -> TrainingConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise InputError(f"unknown training options {unknown}; known: {sorted(known)}")
-        return cls(**dict(options))
-
-
-def _is_real(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_device_name(value) -> bool:
-    if value in ("cpu", "cuda", "auto"):
-        return True
-    return isinstance(value, str) and value.startswith("cuda:") and value[5:].isdigit()
-
-
-def _require(ok: bool, name: str, value, rule: str) -> None:
-    if not ok:
-        raise InputError(f"training option {name}={value!r} is invalid: it {rule}")
-
-
-def resolve_device(name: str) -> torch.device:
-    """Turn "auto", "cpu", "cuda" or "cuda:N" into an available torch device."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"device {name!r} was requested but CUDA is not available; "
-                         "use device='cpu' or 'auto'")
-    return torch.device(name)
 
 
 @dataclasses.dataclass
 class _Runtime:
-    """Where training runs: device, and the process group for data parallelism.
+    """Device and process group of a training run.
 
     A single process is the default. A data-parallel runtime overrides
     :meth:`all_reduce_sum` so that every global sum (losses, class
@@ -245,7 +153,8 @@ class _Loop:
         self.scheduler = _make_scheduler(self.optimizer, config)
         self.generator = torch.Generator(device=runtime.device).manual_seed(config.seed)
         self.use_validation = validation is not None and _totals_usable(validation, runtime)
-        self.history = TrainingHistory(validation_reliable=validation is None or self.use_validation)
+        reliable = validation is None or self.use_validation
+        self.history = TrainingHistory(validation_reliable=reliable)
         self.best_loss = math.inf
         self.best_state: dict[str, torch.Tensor] | None = None
         self.bad_epochs = 0
@@ -358,7 +267,8 @@ class _Loop:
             self.bad_epochs = 0
             self.history.best_epoch = epoch
             if self.config.restore_best:
-                self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                state = self.model.state_dict()
+                self.best_state = {k: v.detach().clone() for k, v in state.items()}
             return False
         self.bad_epochs += 1
         patience = self.config.patience
