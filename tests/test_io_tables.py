@@ -166,3 +166,15 @@ def test_damaged_tables(tmp_path):
 def test_unknown_extension(tmp_path):
     with pytest.raises(InputError, match=r"unknown event file extension; use one of .lhe"):
         read_events(tmp_path / "events.txt")
+
+
+def test_header_only_and_empty_column(tmp_path):
+    header_only = tmp_path / "h.csv"
+    header_only.write_text("a,b,weight\n")
+    sample = read_events(header_only)
+    assert len(sample) == 0
+    assert sample.feature_names == ("a", "b")
+    blank = tmp_path / "blank.csv"
+    blank.write_text("a,b,weight\n1,,1\n2,,1\n")
+    with pytest.raises(InputError, match=r"'b' \(2 events\)"):
+        read_events(blank)

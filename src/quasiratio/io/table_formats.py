@@ -140,12 +140,19 @@ def parquet_numeric_names(path: str) -> list[str]:
 
 
 def _is_numeric_type(arrow_type) -> bool:
+    """Return whether a column of this Arrow type is read as numbers.
+
+    The null type counts: pyarrow gives it to a CSV column with no values
+    (a header-only file, or a column left empty), which then reads as
+    NaN and is reported by the NaN check with its name.
+    """
     import pyarrow as pa
 
     return (
         pa.types.is_integer(arrow_type)
         or pa.types.is_floating(arrow_type)
         or pa.types.is_boolean(arrow_type)
+        or pa.types.is_null(arrow_type)
     )
 
 
