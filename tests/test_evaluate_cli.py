@@ -73,6 +73,8 @@ def test_exact_model_closes_and_writes_report(files, tmp_path, monkeypatch, caps
     summary = (report / "summary.md").read_text()
     assert "chi2/dof" in summary
     assert "![feature_x1.png](feature_x1.png)" in summary
+    # Pipes inside cells, as in |w|, are escaped so the table stays intact.
+    assert "\\|w\\|" in summary
 
 
 def test_text_output_lists_metrics(files, monkeypatch, capsys):
@@ -130,3 +132,14 @@ def test_write_report_replaces_previous_folder(tmp_path):
     assert "loss_curves.png" in content["plots"]
     assert (folder / "loss_curves.png").stat().st_size > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+def test_negative_bins_are_drawn():
+    from quasiratio.plotting import comparison_figure
+
+    edges = np.array([0.0, 1.0, 2.0, 3.0])
+    target = (np.array([0.5, 0.3, 0.2]), np.full(3, 0.01))
+    signed = ("signed", np.array([0.6, -0.2, 0.6]), np.full(3, 0.02), "red")
+    figure = comparison_figure([signed], target, edges, xlabel="x")
+    main_axes = figure.axes[0]
+    assert main_axes.get_ylim()[0] < -0.2

@@ -137,6 +137,9 @@ def loss_figure(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]]):
                 np.arange(1, len(validation_loss) + 1), validation_loss,
                 color=color, linestyle="--", label=f"{prefix}validation",
             )
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("weighted loss")
     ax.legend()
