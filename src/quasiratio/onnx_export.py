@@ -119,6 +119,7 @@ def ratio_graph(estimator) -> nn.Module:
     from quasiratio.estimators.mixtures import RoSMM
 
     estimator._check_fitted()
+    estimator = _chosen(estimator)
     if getattr(estimator, "calibrator_", None) is not None:
         raise InputError(
             f"this CARL model is calibrated ({estimator.calibrator_.kind}), and the "
@@ -144,6 +145,13 @@ def ratio_graph(estimator) -> nn.Module:
         (model,) = models.values()
         graph = _SingleNetworkGraph(_frozen(model), _ratio_map(estimator))
     return graph.eval()
+
+
+def _chosen(estimator):
+    """Return the estimator that ``method="auto"`` chose, or ``estimator`` itself."""
+    while getattr(estimator, "estimator_", None) is not None:
+        estimator = estimator.estimator_
+    return estimator
 
 
 def _frozen(model: nn.Module) -> nn.Module:
@@ -207,7 +215,9 @@ def export_onnx(estimator, path: str | os.PathLike, *, opset_version: int = DEFA
     path = Path(path)
     with atomic_path(path) as tmp:
         onnx.save_model(model, str(tmp))
-    logger.info("wrote the %s model (%d features) as ONNX to %s", estimator.method, n_features, path)
+    logger.info(
+        "wrote the %s model (%d features) as ONNX to %s", _method_label(estimator), n_features, path
+    )
     return path
 
 
@@ -231,7 +241,7 @@ def _set_metadata(onnx, model, estimator) -> None:
     properties = {
         "producer": "quasiratio",
         "quasiratio_version": __version__,
-        "method": estimator.method,
+        "method": _method_label(estimator),
         "feature_names": ",".join(estimator.feature_names_),
         "input": f"{INPUT_NAME}: float32 (batch, {estimator.n_features_in_}) raw features",
         "outputs": "ratio: float64 signed r_hat(x); logit: float32 network output",
@@ -239,6 +249,13 @@ def _set_metadata(onnx, model, estimator) -> None:
     onnx.helper.set_model_props(model, properties)
     model.producer_name = "quasiratio"
     model.producer_version = __version__
+
+
+def _method_label(estimator) -> str:
+    chosen = _chosen(estimator)
+    if chosen is estimator:
+        return estimator.method
+    return f"{estimator.method} ({chosen.method})"
 
 
 def run_onnx(path: str | os.PathLike, x: np.ndarray) -> dict[str, np.ndarray]:
