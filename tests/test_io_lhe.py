@@ -55,20 +55,21 @@ def _declared_ids_by_regex(path: Path) -> list[str]:
     return re.findall(r"<weight id=['\"]([^'\"]+)['\"]", block)
 
 
-# (file, events, negative events, number of named weights)
+# (file, events, negative events, named weights, sum of XWGTUP). The sums
+# come from a float64 sum of a regex parse of the files and agree with pylhe.
 SHIPPED = [
-    (FXFX, 10000, 1852, 0),
-    (MLM, 10000, 0, 0),
-    (JJ, 1000, 0, 145),
-    (POWHEG, 6, 2, 45),
-    (SMEFT, 10000, 0, 21),
+    (FXFX, 10000, 1852, 0, 33963334.428),
+    (MLM, 10000, 0, 0, 3751.3),
+    (JJ, 1000, 0, 145, 699670670000.0),
+    (POWHEG, 6, 2, 45, 22290600.0),
+    (SMEFT, 10000, 0, 21, 33430.188),
 ]
 
 
 @pytest.mark.parametrize(
-    "path, events, negative, named", SHIPPED, ids=lambda v: getattr(v, "name", v)
+    "path, events, negative, named, total", SHIPPED, ids=lambda v: getattr(v, "name", v)
 )
-def test_shipped_lhe_counts(path, events, negative, named):
+def test_shipped_lhe_counts(path, events, negative, named, total):
     weights = parsed(path).weights
     xwgtup = weights["XWGTUP"]
     expected = _xwgtup_by_regex(path)
@@ -77,6 +78,7 @@ def test_shipped_lhe_counts(path, events, negative, named):
     assert expected.shape == (events,)
     assert np.array_equal(xwgtup, expected)
     assert int(np.count_nonzero(xwgtup < 0)) == negative
+    assert xwgtup.sum() == pytest.approx(total, rel=1e-12)
     assert len(weights) == named + 1
     assert list(weights)[1:] == _declared_ids_by_regex(path)
 
