@@ -2,8 +2,10 @@
 
 Every subcommand spells its input options the same way:
 
-- ``--numerator PATH`` / ``--denominator PATH`` (or a positional PATH),
-- ``--numerator-weight NAME`` / ``--denominator-weight NAME`` (or ``--weight``),
+- ``--numerator PATH`` / ``--denominator PATH`` for a pair of samples; a
+  command that reads one file (inspect, reweight) takes it as a positional PATH,
+- ``--numerator-weight NAME`` / ``--denominator-weight NAME``, or
+  ``--weight NAME`` for the one file,
 - ``--features NAME [NAME ...]`` (also comma-separated),
 - ``--tree NAME`` for ROOT files and HDF5 groups,
 - ``--negative-weights keep|drop|abs``.
