@@ -156,3 +156,55 @@ def test_user_feature_order_kept():
 def test_unknown_feature_name():
     with pytest.raises(InputError, match=r"unknown LHE feature 'j1_ptt'"):
         sample(JJ, features=["j1_ptt"])
+
+
+SMALL_LHE = """<LesHouchesEvents version="3.0">
+<init>
+2212 2212 6.5e3 6.5e3 0 0 247000 247000 -4 1
+1.0 0.1 1.0 1
+</init>
+<event>
+ 4 1 1.0 91.0 0.0078 0.118
+ 2 -1 0 0 501 0 0 0 100 100 0 0 9
+ -2 -1 0 0 0 501 0 0 -50 50 0 0 9
+ 11 1 1 2 0 0 10 20 30 40 0.000511 0 9
+ -13 1 1 2 0 0 -10 -20 20 30 0.105 0 9
+</event>
+<event>
+ 5 1 1.0 91.0 0.0078 0.118
+ 21 -1 0 0 501 502 0 0 100 100 0 0 9
+ 2 -1 0 0 502 0 0 0 -50 50 0 0 9
+ 22 1 1 2 0 0 10 20 30 41.2 0 0 9
+ 14 1 1 2 0 0 -12 -20 20 31 0 0 9
+ 2 1 1 2 501 0 2 0 0 28 0.33 0 9
+</event>
+</LesHouchesEvents>
+"""
+
+
+def test_hand_computed_features(tmp_path):
+    path = tmp_path / "small.lhe"
+    path.write_text(SMALL_LHE)
+    small = read_events(path)
+    first, second = small.x[0], small.x[1]
+    value = dict(zip(small.feature_names, zip(first, second)))
+
+    # Event 0: e- (10, 20, 30, 40) and mu+ (-10, -20, 20, 30) sum to (0, 0, 50, 70).
+    assert value["l1_pt"][0] == pytest.approx(np.sqrt(500))
+    assert value["ll_mass"][0] == pytest.approx(np.sqrt(70**2 - 50**2))
+    assert value["ll_pt"][0] == pytest.approx(0.0)
+    assert value["ll_rapidity"][0] == pytest.approx(0.5 * np.log(120 / 20))
+    assert value["n_leptons"] == (2, 0)
+    assert value["met_pt"][0] == 0.0
+    assert value["met_phi"][0] == FILL_VALUE
+    assert value["a1_pt"][0] == FILL_VALUE
+    # Event 1: photon, neutrino (-12, -20, 20, 31) and a u quark (2, 0, 0, 28).
+    assert value["a1_pt"][1] == pytest.approx(np.sqrt(500))
+    assert value["met_pt"][1] == pytest.approx(np.hypot(12, 20))
+    assert value["met_phi"][1] == pytest.approx(np.arctan2(-20, -12))
+    assert value["j1_pt"][1] == pytest.approx(2.0)
+    assert value["j1_eta"][1] == pytest.approx(0.0)
+    assert value["ll_mass"][1] == FILL_VALUE
+    assert value["jj_mass"][1] == FILL_VALUE
+    # The outgoing particles of event 1 sum to (0, 0, 50, 100.2).
+    assert value["sys_mass"][1] == pytest.approx(np.sqrt(100.2**2 - 50**2))

@@ -16,7 +16,8 @@ prefix   particles                 slots  columns per slot
 ======== ========================= ====== =============================
 
 Neutrinos (12, 14, 16) enter as missing transverse momentum ``met_pt``,
-``met_phi`` (their vector sum) and ``n_neutrinos``.
+``met_phi`` (their vector sum) and ``n_neutrinos``. An event without
+neutrinos has ``met_pt`` 0 and ``met_phi`` equal to the fill value.
 
 A slot without a particle contains :data:`FILL_VALUE` (-10, outside the
 range of every pT, eta, phi and mass column), and so does a composite
