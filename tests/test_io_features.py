@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from quasiratio.errors import InputError
-from quasiratio.io import read_events
+from quasiratio.io import iter_events, read_events
 from quasiratio.io.lhe import read_lhe
 from quasiratio.io.lhe_sample import sample_from_lhe
 from quasiratio.io.features import (
@@ -208,3 +208,17 @@ def test_hand_computed_features(tmp_path):
     assert value["jj_mass"][1] == FILL_VALUE
     # The outgoing particles of event 1 sum to (0, 0, 50, 100.2).
     assert value["sys_mass"][1] == pytest.approx(np.sqrt(100.2**2 - 50**2))
+
+
+def test_chunks_keep_first_chunk_names(tmp_path):
+    path = tmp_path / "small.lhe"
+    path.write_text(SMALL_LHE)
+    chunks = list(iter_events(path, chunk_size=1))
+    whole = read_events(path)
+    # The first event has no photon, so a1_* is not a default of the first chunk.
+    assert [len(c) for c in chunks] == [1, 1]
+    assert chunks[0].feature_names == chunks[1].feature_names
+    assert "a1_pt" not in chunks[0].feature_names
+    assert "a1_pt" in whole.feature_names
+    assert chunks[1].x[0, chunks[1].feature_names.index("n_leptons")] == 0.0
+    assert chunks[1].x[0, chunks[1].feature_names.index("l1_pt")] == FILL_VALUE
