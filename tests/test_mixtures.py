@@ -261,6 +261,7 @@ def test_nonpositive_learned_denominator_warns():
         estimator.ratio(source.x)
 
 
+@pytest.mark.filterwarnings("ignore::quasiratio.estimators.mixtures.DenominatorSignWarning")
 def test_refit_coefficients_keeps_sub_classifiers():
     source, target = gm.make_samples(3000, 3000, seed=11)
     sums = make_estimator("rosmm", config=_quick_config(), hidden=(8,)).fit(target, source)
