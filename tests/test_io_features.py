@@ -147,6 +147,15 @@ def test_default_features_do_not_leak(fxfx, mlm):
         assert warn_disjoint_features(fxfx, mlm) == []
 
 
+def test_dijet_delta_phi_wrapped():
+    jj = sample(SMEFT, features=["jj_delta_phi", "j1_phi", "j2_phi"])
+    difference = jj.x[:, 1] - jj.x[:, 2]
+    expected = np.where(difference > np.pi, difference - 2 * np.pi, difference)
+    expected = np.where(expected <= -np.pi, expected + 2 * np.pi, expected)
+    assert np.allclose(jj.x[:, 0], expected, rtol=0, atol=1e-12)
+    assert np.all(np.abs(jj.x[:, 0]) <= np.pi)
+
+
 def test_user_feature_order_kept():
     jj = sample(JJ, features=["j2_pt", "j1_pt", "n_partons"])
     assert jj.feature_names == ("j2_pt", "j1_pt", "n_partons")

@@ -46,7 +46,8 @@ Masses that identify a particle (Higgs, W, Z, top) are defaults.
 :func:`warn_disjoint_features` catches such leaks between two samples.
 
 Any name of the forms ``{prefix}{k}_{pt|eta|phi|mass|rapidity}``, ``n_*``,
-``met_*``, ``ll_{mass|pt|rapidity}``, ``jj_{mass|pt|delta_eta}`` and
+``met_*``, ``ll_{mass|pt|rapidity|delta_phi}``,
+``jj_{mass|pt|delta_eta|delta_phi}`` and
 ``sys_{mass|pt|rapidity}`` can be passed as ``features=[...]``.
 """
 
@@ -84,8 +85,8 @@ MULTIPLICITIES = {"n_leptons": "l", "n_photons": "a", "n_partons": "j", "n_neutr
 
 _SLOT_NAME = re.compile(r"^([lajhzwt])([1-9][0-9]*)_(pt|eta|phi|mass|rapidity)$")
 _COMPOSITES = {
-    "ll": ("l", ("mass", "pt", "rapidity")),
-    "jj": ("j", ("mass", "pt", "delta_eta")),
+    "ll": ("l", ("mass", "pt", "rapidity", "delta_phi")),
+    "jj": ("j", ("mass", "pt", "delta_eta", "delta_phi")),
 }
 
 
@@ -161,6 +162,10 @@ def _pair_feature(groups: _Groups, group: str, quantity: str) -> np.ndarray:
     with np.errstate(all="ignore"):
         if quantity == "delta_eta":
             values = vector.array(first).eta - vector.array(second).eta
+        elif quantity == "delta_phi":
+            # phi1 - phi2 wrapped to (-pi, pi].
+            difference = vector.array(first).phi - vector.array(second).phi
+            values = np.pi - np.mod(np.pi - difference, 2 * np.pi)
         else:
             pair = vector.array({c: first[c] + second[c] for c in first})
             values = getattr(pair, quantity)
