@@ -36,21 +36,22 @@ def benchmark_scripts() -> list[Path]:
     )
 
 
-def result_path(name: str, *, quick: bool) -> Path:
-    return RESULTS / (f"{name}.quick.json" if quick else f"{name}.json")
+def result_path(name: str, *, quick: bool, results: Path = RESULTS) -> Path:
+    return results / (f"{name}.quick.json" if quick else f"{name}.json")
 
 
-def run_benchmark(script: Path, *, quick: bool) -> int:
-    command = [sys.executable, str(script), "--output", str(result_path(script.stem, quick=quick))]
+def run_benchmark(script: Path, *, quick: bool, results: Path = RESULTS) -> int:
+    output = result_path(script.stem, quick=quick, results=results)
+    command = [sys.executable, str(script), "--output", str(output)]
     if quick:
         command.append("--quick")
     print("running", " ".join(command), file=sys.stderr)
     return subprocess.run(command, cwd=HERE.parent).returncode
 
 
-def latest_record(name: str) -> dict | None:
+def latest_record(name: str, results: Path = RESULTS) -> dict | None:
     for quick in (False, True):
-        path = result_path(name, quick=quick)
+        path = result_path(name, quick=quick, results=results)
         if path.exists():
             return json.loads(path.read_text())
     return None
@@ -140,7 +141,7 @@ def _module_doc(script: Path) -> str | None:
         return None
 
 
-def render_page(scripts: list[Path]) -> str:
+def render_page(scripts: list[Path], results: Path = RESULTS) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -151,7 +152,7 @@ def render_page(scripts: list[Path]) -> str:
         "",
     ]
     for script in scripts:
-        lines += render_section(script, latest_record(script.stem))
+        lines += render_section(script, latest_record(script.stem, results))
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -159,14 +160,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", choices=("quick", "full"), help="run every benchmark first")
     parser.add_argument("--page", type=Path, default=PAGE, help="Markdown file to write")
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="folder of the JSON records (default: benchmarks/results)")
     args = parser.parse_args(argv)
     scripts = benchmark_scripts()
     failed = []
     if args.run:
-        RESULTS.mkdir(exist_ok=True)
-        failed = [s.name for s in scripts if run_benchmark(s, quick=args.run == "quick") != 0]
+        args.results.mkdir(parents=True, exist_ok=True)
+        quick = args.run == "quick"
+        failed = [s.name for s in scripts
+                  if run_benchmark(s, quick=quick, results=args.results) != 0]
     args.page.parent.mkdir(parents=True, exist_ok=True)
-    args.page.write_text(render_page(scripts))
+    args.page.write_text(render_page(scripts, args.results))
     print(f"wrote {args.page}", file=sys.stderr)
     if failed:
         print("failed: " + ", ".join(failed), file=sys.stderr)

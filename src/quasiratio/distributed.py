@@ -110,6 +110,13 @@ def runtime_from_environment(device: str = "auto") -> DataParallelRuntime | None
     return DataParallelRuntime(resolved)
 
 
+def shutdown() -> None:
+    """Wait for every process, then leave the process group."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def shard(sample: EventSample, rank: int, world_size: int, offset: int = 0) -> EventSample:
     """Return the events of ``sample`` whose file index is ``rank`` modulo ``world_size``.
 
@@ -188,7 +195,7 @@ def fit_data_parallel(estimator: RatioEstimator, numerator: EventSample,
         validation = to_tensors(validation_set, weight_dtype=torch.float64)
     estimator.history_ = train(model, estimator._objective, to_tensors(train_set), config,
                                validation=validation, runtime=runtime)
-    estimator.network_ = model.cpu() if runtime.device.type != "cpu" else model
+    estimator.network_ = model
     estimator._after_training(train_set, validation_set)
     return estimator
 

@@ -110,15 +110,21 @@ def run(args: argparse.Namespace) -> int:
 
         numerator, denominator = load_pair(args)
         estimator.fit(numerator, denominator)
-    else:
+        events = {"numerator": len(numerator), "denominator": len(denominator)}
+        return finish(args, estimator, events, world_size=1)
+    try:
         numerator, denominator = distributed.load_pair_shards(args, runtime)
         distributed.fit_data_parallel(estimator, numerator, denominator, runtime)
-    if runtime is not None and not runtime.is_main:
-        return 0
-    return finish(args, estimator, numerator, denominator, runtime)
+        events = runtime.global_counts({"numerator": len(numerator),
+                                        "denominator": len(denominator)})
+        if not runtime.is_main:
+            return 0
+        return finish(args, estimator, events, world_size=runtime.world_size)
+    finally:
+        distributed.shutdown()
 
 
-def finish(args, estimator, numerator, denominator, runtime) -> int:
+def finish(args, estimator, events: dict[str, int], *, world_size: int) -> int:
     """Save the model, drop the checkpoint of a complete run, and report."""
     histories = estimator._histories()
     interrupted = any(history.interrupted for history in histories.values())
@@ -130,9 +136,6 @@ def finish(args, estimator, numerator, denominator, runtime) -> int:
         shutil.rmtree(checkpoint_dir(args.output), ignore_errors=True)
         logger.info("saved the %s model to %s", estimator.method, args.output)
     if args.json:
-        events = {"numerator": len(numerator), "denominator": len(denominator)}
-        if runtime is not None:
-            events = runtime.global_counts(events)
         summary = {
             "method": estimator.method,
             "output": str(args.output),
@@ -140,7 +143,7 @@ def finish(args, estimator, numerator, denominator, runtime) -> int:
             "features": list(estimator.feature_names_),
             "interrupted": interrupted,
             "losses": {name: _losses(history) for name, history in histories.items()},
-            "world_size": runtime.world_size if runtime is not None else 1,
+            "world_size": world_size,
         }
         json.dump(summary, sys.stdout, indent=2)
         sys.stdout.write("\n")
