@@ -1,10 +1,10 @@
 """GPU check: training throughput on CUDA and agreement of CPU and GPU ratios.
 
-Trains REVERT on a signed-weight toy (numerator N(0.5, 1) in 4
-dimensions with 10 % of its events at weight -1, denominator N(0, 1)),
-with the same seed on the CPU, on CUDA in float32 and on CUDA with
-bfloat16 autocast, and reports events per second for each. Then
-compares the learned ratios on 20,000 fresh denominator events.
+Trains REVERT on a signed-weight toy: the numerator is N(0.5, 1) in 4
+dimensions with 10 % of its events at weight -1, the denominator
+N(0, 1). The same seed runs on the CPU, on CUDA in float32 and on CUDA
+with bfloat16 autocast, and each run reports events per second. Then
+the learned ratios are compared on 20,000 fresh denominator events.
 
 Tolerance: CPU and GPU run different kernels, so their float32 roundings
 differ and training drifts apart from the first step. Both runs are
@@ -86,7 +86,8 @@ def fit(samples, args, *, device: str, seed: int = 0, mixed_precision: bool = Fa
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    trained = 2 * args.events * (1 - config.validation_fraction) * len(estimator.history_.train_loss)
+    epochs = len(estimator.history_.train_loss)
+    trained = 2 * args.events * (1 - config.validation_fraction) * epochs
     return estimator, trained / seconds
 
 

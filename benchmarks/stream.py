@@ -37,12 +37,16 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="200,000 events instead of 10 million")
+    parser.add_argument("--quick", action="store_true",
+                        help="200,000 events instead of 10 million")
     parser.add_argument("--events", type=int, help="number of events in the large file")
-    parser.add_argument("--chunk-size", type=int, default=200_000, help="events per reweighting chunk")
-    parser.add_argument("--row-group", type=int, default=250_000, help="events per Parquet row group")
+    parser.add_argument("--chunk-size", type=int, default=200_000,
+                        help="events per reweighting chunk")
+    parser.add_argument("--row-group", type=int, default=250_000,
+                        help="events per Parquet row group")
     parser.add_argument("--output", type=Path, help="JSON result file")
-    parser.add_argument("--workdir", type=Path, help="folder for the generated files (default: a temporary one)")
+    parser.add_argument("--workdir", type=Path,
+                        help="folder for the generated files (default: a temporary one)")
     args = parser.parse_args(argv)
     if args.events is None:
         args.events = 200_000 if args.quick else 10_000_000
@@ -98,7 +102,9 @@ def run_measured(command: list[str]) -> tuple[float, float]:
     wall = time.perf_counter() - start
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
-        raise SystemExit(f"command failed with exit status {child.returncode}: {' '.join(command)}")
+        raise SystemExit(
+            f"command failed with exit status {child.returncode}: {' '.join(command)}"
+        )
     return wall, usage.ru_maxrss / 1024.0  # ru_maxrss is in KiB on Linux
 
 

@@ -81,8 +81,8 @@ def all_methods() -> list[str]:
 @pytest.mark.parametrize("method", all_methods())
 def test_fit_accepts_every_method(method, toy_files, tmp_path, capsys):
     # A method either trains on these files or stops with the library's
-    # one-line message (for example ALICE without a joint-ratio column);
-    # an unknown-method error or a traceback fails the test.
+    # one-line message, as ALICE does without a joint-ratio column. An
+    # unknown-method error or a traceback fails the test.
     code = main(fit_args(toy_files, tmp_path / method, "--method", method))
     err = capsys.readouterr().err
     assert "unknown method" not in err

@@ -3,10 +3,10 @@
 Each process reads its shard of both samples: the events whose index in
 the file, counted from 0, is congruent to the process rank modulo the
 number of processes. Every quantity that the single-process fit takes
-over a whole sample is formed as a float64 ``all_reduce`` sum instead:
-the class totals that normalise the weights, the moments of the input
-standardisation, the feature range, the validation loss and the class
-totals that decide whether early stopping may use it.
+over a whole sample is formed as a float64 ``all_reduce`` sum instead.
+These are the class totals that normalise the weights, the moments of
+the input standardisation, the feature range, the validation loss, and
+the class totals that decide whether early stopping may use it.
 
 Batches have the same composition as in one process. Every process draws
 the same permutation of the global training rows each epoch, takes the

@@ -105,7 +105,9 @@ def reweight_file(
     return write_rows(estimator, chunks, output, fmt=fmt)
 
 
-def write_rows(estimator, samples: Iterable, output: str | os.PathLike, *, fmt: str) -> ReweightSummary:
+def write_rows(
+    estimator, samples: Iterable, output: str | os.PathLike, *, fmt: str
+) -> ReweightSummary:
     """Reweight a stream of samples and append the rows to ``output`` atomically."""
     events = chunks = 0
     sum_w = sum_new = 0.0
@@ -187,7 +189,8 @@ def open_table_writer(path: Path, fmt: str):
 def _arrow_table(columns: Mapping[str, np.ndarray]):
     import pyarrow as pa
 
-    return pa.table({name: np.asarray(values, dtype=np.float64) for name, values in columns.items()})
+    arrays = {name: np.asarray(values, dtype=np.float64) for name, values in columns.items()}
+    return pa.table(arrays)
 
 
 class _ParquetWriter:

@@ -38,8 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, metavar="DIR", help="model directory to write")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, initial weights "
                         "and batch order (default: 0)")
-    parser.add_argument("--epochs", type=int, default=30, help="maximum number of epochs (default: 30)")
-    parser.add_argument("--batch-size", type=int, default=512, help="events per batch (default: 512)")
+    parser.add_argument("--epochs", type=int, default=30,
+                        help="maximum number of epochs (default: 30)")
+    parser.add_argument("--batch-size", type=int, default=512,
+                        help="events per batch, summed over processes under torchrun "
+                             "(default: 512)")
     parser.add_argument("--learning-rate", type=float, default=1e-3,
                         help="AdamW learning rate (default: 0.001)")
     parser.add_argument("--hidden", default="64,64,64", metavar="WIDTHS",

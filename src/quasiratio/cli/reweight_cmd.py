@@ -3,7 +3,7 @@
 The output has the columns ratio, weight and new_weight = weight * ratio,
 as Parquet, CSV or NPZ by the extension of --output. With --chunk-size
 the file is streamed in chunks of that many events, so memory is bounded
-by the chunk and not by the file; the rows are the same either way. The
+by the chunk and not by the file. The rows are the same either way. The
 output file is written under a temporary name and renamed when
 complete, so an interrupted run leaves the previous file or none.
 Weights are used as read, negative ones included, so that the new weights
