@@ -67,8 +67,12 @@ class LearningSetting:
 
 #: Small enough for tests (about 20 s of training on one core), close to the oracle.
 QUICK_LEARNING = LearningSetting(100_000, 50_000, 150_000, epochs=12, hidden=(32, 32, 32))
-FULL_LEARNING = LearningSetting(300_000, 100_000, 400_000, epochs=15, hidden=(64, 64, 64),
+FULL_LEARNING = LearningSetting(300_000, 100_000, 400_000, epochs=15, hidden=(32, 32, 32),
                                 batch_size=2048)
+
+#: Upper end of every fit: above the scanned range and far above the
+#: signal strengths of interest, so the series bound leaves few events exact.
+MU_MAX = 4.0
 
 
 def reduced_toy() -> InterferenceToy:
@@ -122,7 +126,7 @@ def mass_templates(toy: InterferenceToy, samples: dict, edges: np.ndarray, *,
 
 
 def fit_three_ways(data, oracle: InterferenceModel, learned: InterferenceModel, templates,
-                   edges, *, mu_max: float = 10.0) -> tuple[dict, dict]:
+                   edges, *, mu_max: float = MU_MAX) -> tuple[dict, dict]:
     """Fit one data set with the oracle, the learned model and the binned fit.
 
     Returns the likelihoods by method and the wall times (s) of the learned
@@ -161,7 +165,8 @@ def coverage_study(toy: InterferenceToy, models: dict, *, n_experiments: int, se
     data, counts = toy.sample_pseudo_data(mu_true, seed=seed, n_experiments=n_experiments)
     out = {"n_experiments": n_experiments, "mu_true": mu_true}
     for name, model in models.items():
-        likelihood = UnbinnedLikelihood(model.event_ratios(data, counts=counts), model.yields)
+        likelihood = UnbinnedLikelihood(model.event_ratios(data, counts=counts), model.yields,
+                                        mu_max=MU_MAX)
         out[name] = {f"{cl:g}": coverage(likelihood, mu_true, cl)[0] for cl in DEFAULT_LEVELS}
     return out
 
@@ -174,11 +179,13 @@ def neyman_study(toy: InterferenceToy, models: dict, *, mu_grid, n_toys: int, se
     for name, model in models.items():
         def make_likelihood(mu, n, toy_seed, model=model):
             data, counts = toy.sample_pseudo_data(mu, seed=toy_seed, n_experiments=n)
-            return UnbinnedLikelihood(model.event_ratios(data, counts=counts), model.yields)
+            return UnbinnedLikelihood(model.event_ratios(data, counts=counts), model.yields,
+                                      mu_max=MU_MAX)
 
         belt = neyman_belt(make_likelihood, mu_grid, cl=DEFAULT_LEVELS, n_toys=n_toys,
                            seed=seed + 1, progress=progress)
-        likelihood = UnbinnedLikelihood(model.event_ratios(observed), model.yields)
+        likelihood = UnbinnedLikelihood(model.event_ratios(observed), model.yields,
+                                        mu_max=MU_MAX)
         intervals = {}
         for cl in DEFAULT_LEVELS:
             neyman = neyman_interval(likelihood, belt, cl)
@@ -208,8 +215,8 @@ def lambda_figure(scans: dict, intervals: dict, *, mu_true: float):
         ax.axvline(mu_true, color="black", linestyle="--", linewidth=1, label=rf"true $\mu$ = {mu_true}")
         ax.set_xlabel(r"signal strength $\mu$")
         ax.set_ylabel(r"$\lambda(\mu) = -2\,\ln[L(\mu) / L(\hat\mu)]$")
-        ax.set_ylim(0, 3 * wilks_threshold(DEFAULT_LEVELS[-1]))
-        ax.legend(fontsize=11, loc="upper center")
+        ax.set_ylim(0, 2.5 * wilks_threshold(DEFAULT_LEVELS[-1]))
+        ax.legend(fontsize=11, loc="upper right")
     return figure
 
 
@@ -221,25 +228,10 @@ def _reporter(progress):
     return logger.debug
 
 
-def run_demo(output_dir, *, quick: bool = False, seed: int = 0, progress=None) -> dict:
-    """Run the whole chain and write ``lambda_scan.png`` and ``results.json`` to ``output_dir``.
-
-    ``progress`` is a callable that takes a message, True (log at INFO
-    level) or None / False.
-    """
-    started = time.perf_counter()
-    report = _reporter(progress)
-    output_dir = Path(output_dir)
-    toy = reduced_toy() if quick else InterferenceToy()
-    setting = QUICK_LEARNING if quick else FULL_LEARNING
-
-    report("training r_S (CARL) and r_SI (signed) on the toy's simulated samples")
-    samples = training_samples(toy, setting, seed=seed)
-    signal_estimator, signed_estimator = train_ratios(samples, setting, seed=seed)
-    yields = toy_yields(toy)
-    oracle = InterferenceModel(toy.exact_ratios, yields)
-    learned = InterferenceModel.from_estimators(signal_estimator, signed_estimator, yields)
-
+def main_comparison(toy: InterferenceToy, samples: dict, learned: InterferenceModel, *,
+                    seed: int, report) -> dict:
+    """Fit one pseudo-data set at mu = 1.2 three ways; return scans, intervals and timing."""
+    oracle = InterferenceModel(toy.exact_ratios, learned.yields)
     edges = np.linspace(*toy.mass_range, 61)
     template_events = max(200_000, int(round(toy.expected_background)))
     templates = mass_templates(toy, samples, edges, background_events=template_events,
@@ -258,36 +250,62 @@ def run_demo(output_dir, *, quick: bool = False, seed: int = 0, progress=None) -
         if name == "learned":
             timing["scan_and_intervals_s"] = time.perf_counter() - start
     timing["total_s"] = sum(timing.values())
+    return {"events": len(data), "template_events": template_events, "scans": scans,
+            "methods": methods, "timing": timing}
 
+
+def reduced_studies(learned: InterferenceModel, *, quick: bool, seed: int, report) -> dict:
+    """Run the coverage study and the Neyman construction at the reduced setting."""
     report("coverage and Neyman construction at the reduced setting")
     small = reduced_toy()
-    small_models = {"oracle": InterferenceModel(small.exact_ratios, toy_yields(small)),
-                    "learned": learned.with_yields(toy_yields(small))}
-    coverage_result = coverage_study(small, small_models, n_experiments=100 if quick else 400,
+    models = {"oracle": InterferenceModel(small.exact_ratios, toy_yields(small)),
+              "learned": learned.with_yields(toy_yields(small))}
+    coverage_result = coverage_study(small, models, n_experiments=100 if quick else 400,
                                      seed=seed + 5)
-    neyman_result = neyman_study(small, small_models,
-                                 mu_grid=np.linspace(0.0, 2.4, 7 if quick else 13),
+    neyman_result = neyman_study(small, models, mu_grid=np.linspace(0.0, 2.4, 7 if quick else 13),
                                  n_toys=50 if quick else 200, seed=seed + 6, progress=report)
+    return {"scales": list(REDUCED_SCALES), "coverage": coverage_result,
+            "neyman": neyman_result}
 
-    figure = lambda_figure(scans, methods, mu_true=REFERENCE_MU)
+
+def run_demo(output_dir, *, quick: bool = False, seed: int = 0, progress=None) -> dict:
+    """Run the whole chain and write ``lambda_scan.png`` and ``results.json`` to ``output_dir``.
+
+    ``progress`` is a callable that takes a message, True (log at INFO
+    level) or None / False.
+    """
+    started = time.perf_counter()
+    report = _reporter(progress)
+    output_dir = Path(output_dir)
+    toy = reduced_toy() if quick else InterferenceToy()
+    setting = QUICK_LEARNING if quick else FULL_LEARNING
+
+    report("training r_S (CARL) and r_SI (signed) on the toy's simulated samples")
+    samples = training_samples(toy, setting, seed=seed)
+    signal_estimator, signed_estimator = train_ratios(samples, setting, seed=seed)
+    yields = toy_yields(toy)
+    learned = InterferenceModel.from_estimators(signal_estimator, signed_estimator, yields)
+    main = main_comparison(toy, samples, learned, seed=seed, report=report)
+    reduced = reduced_studies(learned, quick=quick, seed=seed, report=report)
+
+    figure = lambda_figure(main["scans"], main["methods"], mu_true=REFERENCE_MU)
     with atomic_path(output_dir / "lambda_scan.png") as path:
         figure.savefig(path, format="png", bbox_inches="tight")
     result = {
         "demo": "interference",
         "output": str(output_dir),
         "quick": quick,
-        "setting": {"mu_true": REFERENCE_MU, "events": len(data),
+        "setting": {"mu_true": REFERENCE_MU, "events": main["events"],
                     "yields": dataclasses.asdict(yields),
                     "positive_fraction_c": toy.positive_fraction(),
                     "signed_ratio_method": getattr(signed_estimator, "chosen_method_",
                                                    signed_estimator.method),
                     "learning": dataclasses.asdict(setting),
-                    "binned_template_background_events": template_events},
-        "methods": methods,
-        "learned_timing": timing,
-        "reduced_setting": {"scales": list(REDUCED_SCALES), "coverage": coverage_result,
-                            "neyman": neyman_result},
-        "scans": {name: scan.to_dict() for name, scan in scans.items()},
+                    "binned_template_background_events": main["template_events"]},
+        "methods": main["methods"],
+        "learned_timing": main["timing"],
+        "reduced_setting": reduced,
+        "scans": {name: scan.to_dict() for name, scan in main["scans"].items()},
         "wall_time_s": time.perf_counter() - started,
     }
     result["summary"] = _summary(result)
