@@ -83,7 +83,7 @@ def new_network(device: torch.device) -> torch.nn.Module:
 
 
 def optimizer_for(network: torch.nn.Module, device: torch.device) -> torch.optim.Optimizer:
-    """The optimiser the library loop builds, so that only the loops differ."""
+    """Build the optimiser the library loop uses, so that only the loops differ."""
     return make_optimizer(network, TrainingConfig(), device)
 
 
@@ -177,6 +177,9 @@ def machine(args) -> dict:
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
+        # Other processes share the CPU; the 1-minute load average at the end of
+        # the run shows how busy it was.
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "device": args.device,

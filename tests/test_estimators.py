@@ -66,7 +66,7 @@ def _negative_weight_toy(seed):
 @pytest.mark.parametrize("method", ["carl", "revert"])
 def test_negative_weights_positive_density(method):
     # True r(x) = 1.2 - 0.4 exp(-1.5 x^2), with a dip to 0.8 at x = 0.
-    # Near x = 0 a window of width 0.3 holds about 14,000 positive and 4,700
+    # Near x = 0 a window of width 0.3 contains about 14,000 positive and 4,700
     # negative numerator events (net 9,300) and 14,000 denominator events:
     # a relative error of sqrt(18,700) / 9,300 (+) 1 / sqrt(14,000) = 1.7 %.
     # At |x| = 2 the densities are lower but the network averages over a
@@ -94,7 +94,7 @@ def _signed_toy(seed, n):
 
 def test_revert_learns_signed_ratio():
     # r = 1 + 0.5 x is negative below x = -2. With 40,000 events per class a
-    # window of width 0.5 at |x| = 2 holds about 1,000 events of each class, so
+    # window of width 0.5 at |x| = 2 contains about 1,000 events of each class, so
     # r there is known to about 0.05 in absolute terms; 0.15 is 3 of those.
     numerator, denominator = _signed_toy(seed=5, n=40_000)
     estimator = REVERT(hidden=(32, 32), config=_config(epochs=10)).fit(numerator, denominator)

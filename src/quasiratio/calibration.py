@@ -43,7 +43,7 @@ class Calibrator:
     """A fitted monotone map from the logit to the calibrated probability.
 
     For ``kind="histogram"`` ``knots`` are the interior bin edges in z
-    and ``probability`` holds one value per bin. For ``"isotonic"``
+    and ``probability`` has one value per bin. For ``"isotonic"``
     ``knots`` are the z of each block's first and last event, and c is
     interpolated linearly between them, constant beyond the ends.
     """
@@ -113,7 +113,7 @@ def _pool_ties(logit, y, sample_weight):
 def _fit_histogram(z, w1, w0, bins: int) -> Calibrator:
     if not (isinstance(bins, int) and bins >= 1):
         raise InputError(f"bins={bins!r} must be an integer >= 1")
-    # Quantile edges of the pooled |W0| + |W1|, so each bin holds a similar weight.
+    # Quantile edges of the pooled |W0| + |W1|, so the bins have similar weights.
     mass = np.cumsum(np.abs(w1) + np.abs(w0))
     cuts = np.searchsorted(mass, mass[-1] * np.arange(1, bins) / bins, side="right")
     starts = np.unique(np.concatenate([[0], cuts[cuts < len(z)]]))
@@ -186,9 +186,9 @@ def reliability_plot(logit, y, sample_weight, *, calibrator=None, bins: int = 20
     """Plot the observed numerator fraction against the predicted one; return the axes.
 
     The prediction is sigmoid(z), or c(z) when ``calibrator`` is given.
-    Bins are quantiles of the prediction; each point is W1 / (W0 + W1)
-    in its bin with both classes normalised to 1, so a calibrated
-    classifier lies on the diagonal.
+    Bins are quantiles of the prediction. Each point is W1 / (W0 + W1)
+    in its bin, with both classes normalised to 1, so the points of a
+    calibrated classifier lie on the diagonal.
     """
     import matplotlib.pyplot as plt
 

@@ -29,7 +29,7 @@ class TrainingHistory:
 
     Losses are full-sample sums of weight * loss with each class
     normalised to its fixed total. ``best_epoch`` counts from 0 and names
-    the epoch whose weights the model holds after training.
+    the epoch whose weights the model has after training.
     ``validation_reliable`` is False when a validation class had a total
     indistinguishable from zero, in which case the validation losses are
     recorded but were not used.
@@ -90,7 +90,7 @@ def run_fingerprint(model, data, validation, config) -> str:
 
 
 def _describe(data) -> dict:
-    # The float64 sum of each tensor tells apart different inputs of the same shape.
+    # The float64 sum of each tensor distinguishes inputs of the same shape.
     return {
         key: [list(value.shape), round(float(value.double().sum()), 6)]
         for key, value in data.items()

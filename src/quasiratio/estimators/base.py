@@ -68,9 +68,10 @@ def make_estimator(method: str, **options) -> RatioEstimator:
 class RatioEstimator:
     """Base class of the ratio estimators, in the scikit-learn shape.
 
-    ``hidden`` and ``activation`` set the default :class:`MLP`; pass
-    ``network`` to train any ``torch.nn.Module`` that maps (B, D) float32
-    inputs to (B,) or (B, 1) logits instead (it is copied, not changed).
+    ``hidden`` and ``activation`` set the default :class:`MLP`. Pass
+    ``network`` to train any other ``torch.nn.Module`` that maps (B, D)
+    float32 inputs to (B,) or (B, 1) logits. Fitting trains a copy of
+    it, so the module passed in stays unchanged.
     ``config`` holds every training option. ``chunk_size`` is the number
     of events evaluated at once by :meth:`ratio`.
     """

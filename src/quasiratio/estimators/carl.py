@@ -3,7 +3,7 @@
 With each class normalised to the same total, the cross-entropy minimum
 is s = q1 / (q1 + p0), so r = exp(z) and log r = z (derivation in
 :mod:`quasiratio.losses`). The ratio is positive by construction, so
-CARL cannot represent a numerator that is negative somewhere; it still
+CARL cannot represent a numerator that is negative somewhere. It still
 learns a positive ratio correctly from negatively weighted events.
 """
 
@@ -47,7 +47,7 @@ class CARL(RatioEstimator):
                 "positive ratio only, so ratios below zero cannot be represented; use "
                 "method 'revert' or 'rosmm'",
                 NegativeWeightWarning,
-                stacklevel=4,
+                stacklevel=3,  # the caller of fit()
             )
 
     def _objective(self, model, batch) -> torch.Tensor:
@@ -77,8 +77,8 @@ class CARL(RatioEstimator):
         """log r(x) as float64: the logit, or the log of the calibrated ratio.
 
         A calibrated ratio fitted on signed weights can be zero or
-        negative somewhere; there log r is undefined and InputError names
-        how many events are affected.
+        negative somewhere. There log r is undefined, so InputError is
+        raised with the number of events affected.
         """
         if getattr(self, "calibrator_", None) is None:
             return super().log_ratio(x)

@@ -160,7 +160,7 @@ def _rebuild(name, spec, tensors, network, path) -> LogitModel:
     custom = isinstance(spec, dict) and spec.get("kind") == "custom"
     if custom:
         instance = network.get(name) if isinstance(network, dict) else network
-        module = build_network(spec, instance)  # InputError asks for network=
+        module = build_network(spec, instance)  # raises InputError without network=
     prefix = f"{name}."
     state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
     try:

@@ -1,7 +1,7 @@
 """Turning user samples into the arrays and tensors the training loop takes.
 
-Each class is normalised once to a total weight of 1 before it is split,
-so the ratio learned is that of unit-normalised densities, the loss is of
+Each class is normalised once to a total weight of 1 before it is split.
+So the ratio learned is that of unit-normalised densities, the loss is of
 order 1 whatever the units of the weights, and multiplying all weights of
 a sample by a constant changes nothing. After the seeded split each part
 is scaled by (events in the class) / (events in the part), which keeps
@@ -78,7 +78,7 @@ def prepare_classes(
     """Normalise, split and join the two classes into training and validation arrays.
 
     Returns dicts with ``x`` (N, D), ``y`` (1 numerator, 0 denominator),
-    ``weight`` (float64) and each name in ``extras``; the validation dict
+    ``weight`` (float64) and each name in ``extras``. The validation dict
     is None when ``validation_fraction`` is 0.
     """
     parts = [
@@ -96,6 +96,12 @@ def _split_class(sample: EventSample, fraction: float, seed: int):
     if fraction <= 0:
         return sample, None
     train, validation = sample.shuffled_split([1.0 - fraction, fraction], seed=seed)
+    if len(train) == 0:
+        raise InputError(
+            f"{sample.source}: {len(sample)} events leave none for training after a "
+            f"validation fraction of {fraction}; pass more events or lower "
+            "validation_fraction"
+        )
     n = len(sample)
     scaled = []
     for part in (train, validation):
