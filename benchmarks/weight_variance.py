@@ -61,6 +61,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--sigmas", type=float, nargs="+", help="values of sigma_w")
     parser.add_argument("--etas", type=float, nargs="+", help="values of eta")
     parser.add_argument("--epochs", type=int, help="training epochs of every network")
+    parser.add_argument("--patience", type=int,
+                        help="epochs without a lower validation loss before training stops "
+                             "(default: no early stopping)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the events and networks")
     parser.add_argument("--output", type=Path, help="JSON result file")
     args = parser.parse_args(argv)
@@ -92,7 +95,7 @@ class Scorer:
 
 def run_grid(args, scorer: Scorer) -> list[dict]:
     config = TrainingConfig(epochs=args.epochs, batch_size=1024, learning_rate=3e-3,
-                            patience=None, seed=args.seed, progress=False)
+                            patience=args.patience, seed=args.seed, progress=False)
     rows = []
     for eta in args.etas:
         for sigma_w in args.sigmas:
@@ -197,8 +200,10 @@ def main(argv=None) -> int:
         "epochs": args.epochs,
         "summary": summarize(rows, args, floor),
         "runs": rows,
+        "patience": args.patience,
         "notes": (f"Networks: MLP {list(HIDDEN)}, batch 1024, learning rate 3e-3, cosine "
-                  f"schedule, {args.epochs} epochs, best validation epoch kept, one seed."),
+                  f"schedule, {args.epochs} epochs, early-stopping patience {args.patience}, "
+                  "best validation epoch kept, one seed."),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(record, indent=2) + "\n")
