@@ -29,7 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from quasiratio.demos import common
-from quasiratio.demos.weight_ratio import add_delta_phi, fit_weight_ratio, part_result
+from quasiratio.demos.weight_ratio import (
+    add_delta_phi,
+    fit_weight_ratio,
+    part_result,
+    read_events_and_weights,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,19 +53,19 @@ FEATURES = (
 # average interference-to-SM ratio; most events lie between -16 and +17.
 CLEAR_RATIO = 1.0
 
+#: Features plotted in the quick run, which only checks that the report is written.
+QUICK_REPORT_FEATURES = ("h1_pt", "jj_delta_phi")
+
 #: Events used in the quick run.
 QUICK_EVENTS = 3_000
 
 
 def load_events(*, quick: bool = False, seed: int = 0):
     """Return the events with the demo features and the per-event weights by name."""
-    from quasiratio.io import read_events
-    from quasiratio.io.lhe import read_lhe_weights
-
     path = common.data_file(EFT_FILE)
     read = [name for name in FEATURES if name != "jj_delta_phi"] + ["j1_phi", "j2_phi"]
-    events = add_delta_phi(read_events(path, weight="SM", features=read)).select(list(FEATURES))
-    weights = read_lhe_weights(path)
+    events, weights = read_events_and_weights(path, read)
+    events = add_delta_phi(events).select(list(FEATURES))
     if quick:
         index = np.sort(np.random.default_rng(seed).permutation(len(events))[:QUICK_EVENTS])
         events = events.take(index)
@@ -89,8 +94,11 @@ def run_demo(output_dir: Path, *, quick: bool = False, seed: int = 0, progress: 
         quick=quick, seed=seed, progress=progress, epochs=100, patience=15, batch_size=256,
         learning_rate=3e-3,
     )
+    report_options = {"classifier_test": False, "bins": 30}
+    if quick:
+        report_options["features"] = list(QUICK_REPORT_FEATURES)
     options = {"config": config, "seed": seed, "regression_reference": not quick,
-               "report_options": {"classifier_test": False, "bins": 30}}
+               "report_options": report_options}
     point = fit_weight_ratio(POINT, events, weights[POINT], w_sm, **options)
     interference = fit_weight_ratio("interference", events, a, w_sm, clear_ratio=CLEAR_RATIO, **options)
 

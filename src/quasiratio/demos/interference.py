@@ -173,7 +173,7 @@ def coverage_study(toy: InterferenceToy, models: dict, *, n_experiments: int, se
 
 def neyman_study(toy: InterferenceToy, models: dict, *, mu_grid, n_toys: int, seed: int,
                  progress=None) -> dict:
-    """Build a Neyman belt per model and return its intervals for one pseudo-data set at mu = 1.2."""
+    """Build a Neyman belt per model and return its intervals for pseudo-data at mu = 1.2."""
     observed, _ = toy.sample_pseudo_data(REFERENCE_MU, seed=seed)
     out = {"mu": list(map(float, mu_grid)), "n_toys": n_toys}
     for name, model in models.items():
@@ -212,7 +212,8 @@ def lambda_figure(scans: dict, intervals: dict, *, mu_true: float):
             q = wilks_threshold(cl)
             ax.axhline(q, color="black", linestyle=":", linewidth=1)
             ax.text(ax.get_xlim()[0], q, f" {cl:.1%}", va="bottom", fontsize=11)
-        ax.axvline(mu_true, color="black", linestyle="--", linewidth=1, label=rf"true $\mu$ = {mu_true}")
+        ax.axvline(mu_true, color="black", linestyle="--", linewidth=1,
+                   label=rf"true $\mu$ = {mu_true}")
         ax.set_xlabel(r"signal strength $\mu$")
         ax.set_ylabel(r"$\lambda(\mu) = -2\,\ln[L(\mu) / L(\hat\mu)]$")
         ax.set_ylim(0, 2.5 * wilks_threshold(DEFAULT_LEVELS[-1]))

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from quasiratio.demos import common
-from quasiratio.demos.weight_ratio import fit_weight_ratio, part_result
+from quasiratio.demos.weight_ratio import fit_weight_ratio, part_result, read_events_and_weights
 
 logger = logging.getLogger(__name__)
 
@@ -34,13 +34,8 @@ FEATURES = ("j1_pt", "j1_eta", "j2_eta", "jj_mass", "sys_rapidity")
 
 def run_demo(output_dir: Path, *, quick: bool = False, seed: int = 0, progress: bool = False) -> dict:
     """Learn weight 24 / weight 45 and check it per event on held-out events."""
-    from quasiratio.io import read_events
-    from quasiratio.io.lhe import read_lhe_weights
-
     start = time.perf_counter()
-    path = common.data_file(DIJET_FILE)
-    events = read_events(path, weight=NOMINAL, features=list(FEATURES))
-    weights = read_lhe_weights(path)
+    events, weights = read_events_and_weights(common.data_file(DIJET_FILE), FEATURES)
     logger.info("dijet: %d events, weight %s over nominal %s", len(events), VARIATION, NOMINAL)
 
     config = common.training_config(

@@ -46,6 +46,18 @@ class WeightRatioPart:
     report: dict
 
 
+def read_events_and_weights(path, features):
+    """Read an LHE file once; return its events (unit weights) and every weight by name."""
+    from quasiratio.events import EventSample
+    from quasiratio.io.features import lhe_features
+    from quasiratio.io.lhe import read_lhe
+
+    lhe = read_lhe(path)
+    x, names = lhe_features(lhe.particles, list(features))
+    events = EventSample.from_arrays(x, feature_names=names, source=str(path))
+    return events, dict(lhe.weights)
+
+
 def add_delta_phi(sample, first: str = "j1_phi", second: str = "j2_phi", name: str = "jj_delta_phi"):
     """Return ``sample`` with the azimuthal difference of two objects, wrapped to (-pi, pi]."""
     from quasiratio.events import EventSample
