@@ -27,6 +27,10 @@ RESULTS = HERE / "results"
 PAGE = HERE.parent / "docs" / "benchmarks.md"
 META_KEYS = ("benchmark", "title", "command", "date", "machine", "quick", "notes")
 NOT_BENCHMARKS = {"run_all"}
+#: Tables with more rows than this are folded on the page.
+LONG_TABLE_ROWS = 15
+#: Scripts that need hardware this page may have been built without.
+REQUIREMENTS = {"gpu_check": "a machine with a CUDA GPU"}
 
 
 def benchmark_scripts() -> list[Path]:
@@ -92,10 +96,17 @@ def render_figures(figures: dict) -> list[str]:
         elif isinstance(value, dict):
             lines += render_figures({f"{key}.{k}": v for k, v in value.items()})
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            lines += [f"**{key}**", ""] + table_of_objects(value)
+            lines += collapsible(key, table_of_objects(value), rows=len(value))
         elif isinstance(value, list):
             lines += [f"**{key}**: {format_value(value)}", ""]
     return lines
+
+
+def collapsible(key: str, table: list[str], *, rows: int) -> list[str]:
+    """Return a titled table, folded into a details block when it is long."""
+    if rows <= LONG_TABLE_ROWS:
+        return [f"**{key}**", ""] + table
+    return [f"<details><summary>{key} ({rows} rows)</summary>", ""] + table + ["</details>", ""]
 
 
 def render_machine(machine) -> str:
@@ -105,13 +116,15 @@ def render_machine(machine) -> str:
 
 
 def render_section(script: Path, record: dict | None) -> list[str]:
-    doc = (_module_doc(script) or script.stem).strip().splitlines()[0]
+    doc = (_module_doc(script) or script.stem).strip().splitlines()[0].rstrip(".")
     title = (record or {}).get("title") or doc
     lines = [f"## {script.stem}: {title}", ""]
     if record is None:
+        needs = REQUIREMENTS.get(script.stem)
+        status = f"Not run yet: it needs {needs}." if needs else "No result recorded yet."
         return lines + [
-            f"No result recorded yet. Run `python benchmarks/{script.name}` "
-            f"(or `--quick`) and then `python benchmarks/run_all.py`.",
+            f"{status} Run `python benchmarks/{script.name}` (or `--quick`) and then "
+            "`python benchmarks/run_all.py`.",
             "",
         ]
     command = record.get("command", f"python benchmarks/{script.name}")

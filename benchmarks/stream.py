@@ -45,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--row-group", type=int, default=250_000,
                         help="events per Parquet row group")
     parser.add_argument("--output", type=Path, help="JSON result file")
+    parser.add_argument("--note", action="append", default=[],
+                        help="a note to store with the record, such as the machine load")
     parser.add_argument("--workdir", type=Path,
                         help="folder for the generated files (default: a temporary one)")
     args = parser.parse_args(argv)
@@ -176,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(),
         "figures": figures,
+        "notes": args.note,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(record, indent=2) + "\n")
