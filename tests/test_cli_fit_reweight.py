@@ -94,6 +94,43 @@ def test_fit_accepts_every_method(method, toy_files, tmp_path, capsys):
         assert not (tmp_path / method).exists()
 
 
+def table_copies(files: dict, folder: Path, kind: str) -> dict:
+    """Write the toy files again as CSV, NPZ or HDF5."""
+    import h5py
+    import pyarrow.csv as pcsv
+
+    copies = {}
+    for role, path in files.items():
+        table = pq.read_table(path)
+        target = folder / f"{role}.{kind}"
+        if kind == "csv":
+            pcsv.write_csv(table, target)
+        elif kind == "npz":
+            np.savez(target, **{name: table.column(name).to_numpy() for name in table.column_names})
+        else:
+            with h5py.File(target, "w", track_order=True) as h5:
+                for name in table.column_names:
+                    h5[name] = table.column(name).to_numpy()
+        copies[role] = target
+    return copies
+
+
+@pytest.mark.parametrize("kind", ["csv", "npz", "h5", "root"])
+def test_fit_every_input_kind(kind, toy_files, tmp_path, capsys):
+    if kind == "root":
+        nanoaod = DATA / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
+        files = {"numerator": nanoaod, "denominator": nanoaod}
+        expected = {"numerator": 200, "denominator": 200}
+    else:
+        files = table_copies(toy_files, tmp_path, kind)
+        expected = {"numerator": 3000, "denominator": 3000}
+    code = main(fit_args(files, tmp_path / "model", "--json"))
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert summary["events"] == expected
+    assert quasiratio.load(tmp_path / "model").method == "revert"
+
+
 def test_fit_unknown_method(toy_files, tmp_path, capsys):
     code = main(fit_args(toy_files, tmp_path / "m", "--method", "knn"))
     assert code == 2
