@@ -116,11 +116,18 @@ def compare_fractions(
     values_b: np.ndarray,
     weight_b: np.ndarray,
     categories,
+    *,
+    extra_std: np.ndarray | None = None,
 ) -> list[dict[str, float]]:
-    """Return, per category, both fractions, the combined deviation and the pull."""
+    """Return, per category, both fractions, the combined deviation and the pull.
+
+    ``extra_std`` adds independent deviations in quadrature, such as that of
+    the training sample whose fractions a learned ratio inherits.
+    """
     f_a, s_a = category_fractions(values_a, weight_a, categories)
     f_b, s_b = category_fractions(values_b, weight_b, categories)
-    combined = np.sqrt(s_a**2 + s_b**2)
+    extra = np.zeros(len(f_a)) if extra_std is None else np.asarray(extra_std, dtype=np.float64)
+    combined = np.sqrt(s_a**2 + s_b**2 + extra**2)
     rows = []
     for k, category in enumerate(categories):
         rows.append(

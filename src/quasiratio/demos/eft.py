@@ -1,6 +1,6 @@
 """EFT demo on the SMEFTsim VBF Higgs file: a full EFT point and the interference term.
 
-The file holds 10,000 LO events of p p > h j j generated at the SM point,
+The file contains 10,000 LO events of p p > h j j generated at the SM point,
 each with MadGraph reweighting weights at several Wilson-coefficient
 values. Two ratios are learned, each on the same events with two weights:
 
@@ -50,7 +50,7 @@ FEATURES = (
 
 #: |normalised true ratio| above which the interference sign is counted as clear.
 # The normalised ratio is (a / w_SM) / (sum a / sum w_SM), so 1 is the
-# average interference-to-SM ratio; most events lie between -16 and +17.
+# average interference-to-SM ratio. Most events lie between -16 and +17.
 CLEAR_RATIO = 1.0
 
 #: Features plotted in the quick run, which only checks that the report is written.

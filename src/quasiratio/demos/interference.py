@@ -11,6 +11,11 @@ fit the signal strength on the same pseudo-data three ways:
 - binned: a template fit of the mass alone, templates from simulation,
   with Barlow-Beeston-lite simulation uncertainty.
 
+The learned ratios are divided by their means over a simulated background
+sample twice the expected background (see
+:meth:`~quasiratio.inference.InterferenceModel.normalized`), because at the
+reference yields an error of 1 % in that mean moves mu_hat by about 0.15.
+
 Full mode uses the reference yields (about 10 million events at mu = 1.2);
 quick mode uses the reduced setting of the tests: background yields times
 1e-4 and signal yields times 1e-2, so that a fit of about 1,050 events has
@@ -114,12 +119,9 @@ def train_ratios(samples: dict, setting: LearningSetting, *, seed: int = 0):
     return signal, signed
 
 
-def mass_templates(toy: InterferenceToy, samples: dict, edges: np.ndarray, *,
-                   background_events: int, seed: int) -> dict:
+def mass_templates(samples: dict, background, edges: np.ndarray) -> dict:
     """Return the binned-fit templates: B from its own simulation, S and S + I from training."""
-    background = histogram_template(
-        toy.sample_background(background_events, seed=seed), "mass", edges)
-    return {"background": background,
+    return {"background": histogram_template(background, "mass", edges),
             "signal": histogram_template(samples["signal"], "mass", edges),
             "signal_interference": histogram_template(samples["signal_interference"], "mass",
                                                       edges)}
@@ -229,14 +231,15 @@ def _reporter(progress):
     return logger.debug
 
 
-def main_comparison(toy: InterferenceToy, samples: dict, learned: InterferenceModel, *,
-                    seed: int, report) -> dict:
-    """Fit one pseudo-data set at mu = 1.2 three ways; return scans, intervals and timing."""
+def main_comparison(toy: InterferenceToy, samples: dict, background, learned: InterferenceModel,
+                    *, seed: int, report) -> dict:
+    """Fit one pseudo-data set at mu = 1.2 three ways; return scans, intervals and timing.
+
+    ``background`` is the simulated background sample of the binned template.
+    """
     oracle = InterferenceModel(toy.exact_ratios, learned.yields)
     edges = np.linspace(*toy.mass_range, 61)
-    template_events = max(200_000, int(round(toy.expected_background)))
-    templates = mass_templates(toy, samples, edges, background_events=template_events,
-                               seed=seed + 3)
+    templates = mass_templates(samples, background, edges)
     report("drawing pseudo-data at mu = 1.2")
     data, _ = toy.sample_pseudo_data(REFERENCE_MU, seed=seed + 4)
     report(f"fitting {len(data)} events three ways")
@@ -251,8 +254,7 @@ def main_comparison(toy: InterferenceToy, samples: dict, learned: InterferenceMo
         if name == "learned":
             timing["scan_and_intervals_s"] = time.perf_counter() - start
     timing["total_s"] = sum(timing.values())
-    return {"events": len(data), "template_events": template_events, "scans": scans,
-            "methods": methods, "timing": timing}
+    return {"events": len(data), "scans": scans, "methods": methods, "timing": timing}
 
 
 def reduced_studies(learned: InterferenceModel, *, quick: bool, seed: int, report) -> dict:
@@ -285,8 +287,19 @@ def run_demo(output_dir, *, quick: bool = False, seed: int = 0, progress=None) -
     samples = training_samples(toy, setting, seed=seed)
     signal_estimator, signed_estimator = train_ratios(samples, setting, seed=seed)
     yields = toy_yields(toy)
-    learned = InterferenceModel.from_estimators(signal_estimator, signed_estimator, yields)
-    main = main_comparison(toy, samples, learned, seed=seed, report=report)
+    raw = InterferenceModel.from_estimators(signal_estimator, signed_estimator, yields)
+
+    # One simulated background sample, twice the expected background, is the
+    # binned fit's template and fixes the learned ratios' normalisation. Its
+    # standard error on the mean of r_SI (std 8.9 under p_B) is 0.2 % at 20
+    # million events, about 0.04 on mu_hat at full size.
+    background_events = max(2_000_000, 2 * int(round(toy.expected_background)))
+    report(f"normalising the learned ratios on {background_events} simulated background events")
+    background = toy.sample_background(background_events, seed=seed + 3)
+    start = time.perf_counter()
+    learned = raw.normalized(background)
+    normalization_seconds = time.perf_counter() - start
+    main = main_comparison(toy, samples, background, learned, seed=seed, report=report)
     reduced = reduced_studies(learned, quick=quick, seed=seed, report=report)
 
     figure = lambda_figure(main["scans"], main["methods"], mu_true=REFERENCE_MU)
@@ -302,7 +315,9 @@ def run_demo(output_dir, *, quick: bool = False, seed: int = 0, progress=None) -
                     "signed_ratio_method": getattr(signed_estimator, "chosen_method_",
                                                    signed_estimator.method),
                     "learning": dataclasses.asdict(setting),
-                    "binned_template_background_events": main["template_events"]},
+                    "background_simulation_events": background_events,
+                    "normalization": learned.normalization,
+                    "normalization_s": normalization_seconds},
         "methods": main["methods"],
         "learned_timing": main["timing"],
         "reduced_setting": reduced,

@@ -1,6 +1,6 @@
 """Scale-variation demo on the MG5_aMC 3.5.8 LO dijet file.
 
-The file holds 1,000 events of p p > j j at 13 TeV with 145 named
+The file contains 1,000 events of p p > j j at 13 TeV with 145 named
 weights. The nominal weight is id ``45`` (the same for every event) and
 id ``24`` recomputes each event with the dynamic scale choice sqrt(s)
 (the partonic centre-of-mass energy) in place of the default one. Their
