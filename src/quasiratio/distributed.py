@@ -131,6 +131,9 @@ def read_shard(path, runtime, *, chunk_size: int = 100_000, policy: str = "keep"
 
     The negative-weight policy is applied before sharding, so the shards
     partition the same events as a single-process read would keep.
+
+    NOTE: every process still parses the whole file; only memory is
+    divided between processes, not reading time.
     """
     from quasiratio.io import iter_events
 

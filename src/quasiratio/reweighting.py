@@ -245,6 +245,10 @@ class _NpzWriter:
     An ``.npz`` entry needs its length in the header before the data, so
     the columns are collected on disk (not in memory) until ``close``,
     which streams them into the zip with a standard ``.npy`` header each.
+
+    NOTE: a process killed before ``close`` leaves the hidden spool folder
+    ``.<stem>.*`` next to the output, as it leaves the temporary output
+    file; neither is ever mistaken for the output.
     """
 
     def __init__(self, path: Path) -> None:
