@@ -42,6 +42,10 @@ def table(result: dict) -> str:
               f"evaluation {timing['evaluation_s']:.1f} s, fit {timing['fit_s']:.1f} s, "
               f"scan and intervals {timing['scan_and_intervals_s']:.1f} s, "
               f"total {timing['total_s']:.1f} s"]
+    norm = result["setting"]["normalization"]
+    lines.append("learned ratio means over the background simulation before normalisation: "
+                 + ", ".join(f"{name} {v['mean']:.4f} +- {v['standard_error']:.4f}"
+                             for name, v in norm.items()))
     return "\n".join(lines) + "\n"
 
 
@@ -68,6 +72,7 @@ def main(argv=None) -> int:
         "events": result["setting"]["events"],
         "methods": result["methods"],
         "learned_timing": result["learned_timing"],
+        "normalization": result["setting"]["normalization"],
         "coverage_reduced": result["reduced_setting"]["coverage"],
         "wall_time_s": time.perf_counter() - started,
     }

@@ -58,7 +58,8 @@ def test_reference_yields_at_mu_1p2():
 
 
 def test_signal_over_background_ratio():
-    assert REFERENCE.expected_background / REFERENCE.expected_signal == pytest.approx(1600, rel=0.01)
+    ratio = REFERENCE.expected_background / REFERENCE.expected_signal
+    assert ratio == pytest.approx(1600, rel=0.01)
     # Net destructive interference: sigma_SI < sigma_S.
     assert REFERENCE.expected_signal_interference < REFERENCE.expected_signal
 
@@ -103,7 +104,8 @@ def test_extreme_setting_samples():
     assert len(data) == counts.sum()
 
 
-@pytest.mark.parametrize("toy", [REFERENCE, REDUCED, EXTREME], ids=["reference", "reduced", "extreme"])
+@pytest.mark.parametrize("toy", [REFERENCE, REDUCED, EXTREME],
+                         ids=["reference", "reduced", "extreme"])
 @pytest.mark.parametrize("mu", [0.0, 1e-4, 0.0625, 0.25, 1.0, 1.2, 4.0, 10.0, 100.0])
 def test_total_positive_for_supported_mu(toy, mu):
     x, _ = toy.quadrature_nodes(mass_panels=400, angle_nodes=32)

@@ -56,7 +56,7 @@ class Yields:
         return self.background + root * self.signal_interference + (mu - root) * self.signal
 
     def scaled(self, *, background: float = 1.0, signal: float = 1.0) -> Yields:
-        """Return the yields with sigma_B times ``background`` and both signal yields times ``signal``."""
+        """Return sigma_B times ``background`` and both signal yields times ``signal``."""
         return Yields(self.background * background, self.signal * signal,
                       self.signal_interference * signal)
 
@@ -126,7 +126,53 @@ class InterferenceModel:
 
     def with_yields(self, yields: Yields) -> InterferenceModel:
         """Return the same ratios with other yields."""
-        return InterferenceModel(self.ratios, yields, chunk_size=self.chunk_size)
+        model = InterferenceModel(self.ratios, yields, chunk_size=self.chunk_size)
+        model.normalization = self.normalization
+        return model
+
+    #: Means of r_S and r_SI over a background sample and their standard
+    #: errors, set by :meth:`normalized`; None for a model not normalised.
+    normalization: dict | None = None
+
+    def normalized(self, background: EventSample) -> InterferenceModel:
+        """Return the model with r_S and r_SI divided by their means over a p_B sample.
+
+        Both ratios integrate to 1 against p_B because p_S and q_SI are
+        normalised, but a learned ratio does so only to the accuracy of
+        training. A relative error eps of the mean adds eps sigma_SI (or
+        eps sigma_S) to the events the model expects and biases mu_hat: at
+        the reference yields eps = 1.7 % on r_SI moved an Asimov fit from
+        1.2 to 1.45. The means from n events carry a standard error
+        std(r) / sqrt(n), which is stored in :attr:`normalization`.
+        """
+        ratios = self.event_ratios(background)
+        w = ratios.weight
+        sum_w = float(np.sum(w))
+        if not sum_w > 0:
+            raise InputError(f"{background.source}: weights sum to {sum_w:.6g}; the "
+                             "normalisation needs a background sample with positive weights")
+        figures = {}
+        for name, values in (("signal", ratios.signal),
+                             ("signal_interference", ratios.signal_interference)):
+            mean = float(np.sum(w * values) / sum_w)
+            spread = float(np.sqrt(np.sum(w * (values - mean) ** 2) / sum_w))
+            ess = sum_w**2 / float(np.sum(w * w))
+            figures[name] = {"mean": mean, "standard_error": spread / np.sqrt(ess)}
+        mean_s = figures["signal"]["mean"]
+        mean_si = figures["signal_interference"]["mean"]
+        if not (mean_s > 0 and mean_si > 0):
+            raise InputError(f"ratio means r_S={mean_s:.6g}, r_SI={mean_si:.6g} over "
+                             f"{background.source} are not positive; check the estimators")
+        source = self.ratios
+
+        def normalized_ratios(x):
+            r_s, r_si = source(x)
+            return r_s / mean_s, r_si / mean_si
+
+        model = InterferenceModel(normalized_ratios, self.yields, chunk_size=self.chunk_size)
+        model.normalization = figures
+        logger.info("normalised ratios by their background means %s", figures)
+        return model
 
     def event_ratios(self, data: EventSample | np.ndarray, *,
                      counts: np.ndarray | None = None) -> EventRatios:

@@ -249,7 +249,10 @@ class InterferenceToy:
                 + (mu - root) * self.expected_signal)
 
     def densities(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Return the normalised p_B, p_S and q_SI at x, keyed background, signal, signal_interference."""
+        """Return the normalised p_B, p_S and q_SI at x.
+
+        The keys are ``background``, ``signal`` and ``signal_interference``.
+        """
         return self._densities_from_parts(self._yield_density_parts(x))
 
     def _densities_from_parts(self, parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -315,7 +318,7 @@ class InterferenceToy:
         return x, np.outer(m_weights, c_weights).ravel()
 
     def asimov_data(self, mu: float, **quadrature) -> EventSample:
-        """Return quadrature nodes weighted so that sums over events equal integrals over nu p(x|mu)."""
+        """Return quadrature nodes whose weighted sums are integrals over nu p(x|mu)."""
         _check_mu(mu)
         x, w = self.quadrature_nodes(**quadrature)
         return EventSample(x, w * self.intensity(x, mu), FEATURE_NAMES, source="asimov data")
@@ -371,7 +374,8 @@ class InterferenceToy:
         |S + I| / (2 S + B_int).
         """
         rng = np.random.default_rng(seed)
-        yields = {"signal": 2 * self.signal_yield, "interfering": self.interfering_background_yield}
+        yields = {"signal": 2 * self.signal_yield,
+                  "interfering": self.interfering_background_yield}
         parts, total = [], 0
         while total < n:
             batch = 4 * (n - total) + 1024
