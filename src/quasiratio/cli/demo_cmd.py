@@ -11,9 +11,13 @@ import argparse
 import json
 import math
 import sys
+import textwrap
 from pathlib import Path
 
 from quasiratio.demos import DEMOS, demo_names, resolve_name
+
+#: Width at which long values (such as the reason for a method choice) wrap.
+VALUE_WIDTH = 72
 
 #: Parent folder of the demo outputs when --output is not given.
 DEFAULT_OUTPUT_ROOT = Path("quasiratio-demo")
@@ -52,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.quiet and sys.stderr.isatty()
     result = run_demo(name, output, quick=args.quick, seed=args.seed, progress=progress)
     if args.json:
-        print(json.dumps(result, indent=2, sort_keys=True, default=_json_default))
+        print(json.dumps(result, indent=2, default=_json_default))
     else:
         print(format_summary(result))
     return 0
@@ -73,7 +77,12 @@ def format_summary(result: dict) -> str:
     rows += [(str(k), v) for k, v in summary.items() if k != "demo"]
     rows.append(("report", result.get("output", "?")))
     width = max(len(label) for label, _ in rows)
-    return "\n".join(f"{label:<{width}}  {_format_value(value)}" for label, value in rows)
+    lines = []
+    for label, value in rows:
+        wrapped = textwrap.wrap(_format_value(value), VALUE_WIDTH) or [""]
+        lines.append(f"{label:<{width}}  {wrapped[0]}")
+        lines += [f"{'':<{width}}  {part}" for part in wrapped[1:]]
+    return "\n".join(lines)
 
 
 def _is_scalar(value) -> bool:

@@ -145,7 +145,7 @@ def compare_fractions(
 def write_json(path: str | os.PathLike, payload: dict) -> None:
     """Write ``payload`` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_to_builtin) + "\n")
+        tmp.write_text(json.dumps(payload, indent=2, default=_to_builtin) + "\n")
 
 
 def _to_builtin(value):
