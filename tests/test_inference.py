@@ -46,7 +46,7 @@ ORACLE = InterferenceModel(TOY.exact_ratios, YIELDS)
 
 @pytest.fixture(scope="module")
 def learned():
-    """The learned model, trained once for the whole module (about 20 s on one core)."""
+    """The learned model, trained once for the whole module (20 to 50 s on a shared 2-core CPU)."""
     samples = training_samples(TOY, QUICK_LEARNING, seed=0)
     signal, signed = train_ratios(samples, QUICK_LEARNING, seed=0)
     return InterferenceModel.from_estimators(signal, signed, YIELDS), samples
@@ -103,7 +103,7 @@ def test_binned_fit_reported_next_to_oracle(learned, asimov):
     binned = BinnedTemplateFit(templates, YIELDS, counts)
     interval = wilks_interval(binned, 0.683, GRID)
     _, oracle = interval_at_asimov(ORACLE, asimov)
-    # The mass alone holds less information than mass and angle together.
+    # The mass alone contains less information than mass and angle together.
     assert interval.width > oracle.width
     assert interval.contains(MU_TRUE)
 

@@ -70,7 +70,7 @@ class LearningSetting:
     learning_rate: float = 2e-3
 
 
-#: Small enough for tests (about 20 s of training on one core), close to the oracle.
+#: Small enough for tests (20 to 50 s of training on a shared 2-core CPU), close to the oracle.
 QUICK_LEARNING = LearningSetting(100_000, 50_000, 150_000, epochs=12, hidden=(32, 32, 32))
 FULL_LEARNING = LearningSetting(300_000, 100_000, 400_000, epochs=15, hidden=(32, 32, 32),
                                 batch_size=2048)

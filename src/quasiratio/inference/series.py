@@ -11,8 +11,8 @@ has a remainder below rho^(K+1) / ((K + 1)(1 - rho)) per event: with
 rho = 0.05 and K = 12 that is 9.9e-19, so 10^7 events add less than 1e-11
 to ln L. Summed over those events the series is a polynomial of degree 2K
 in t whose coefficients follow from the weighted moments
-sum w u^j v^l (j + l <= K), computed once. For the full-size pseudo-data
-of the reference toy with mu_max = 10, about 92 % of the events are far
+sum w u^j v^l (j + l <= K), computed once. Of 10^7 background events of
+the reference toy 96 % are far with mu_max = 10 and 98 % with mu_max = 4
 (measured on one sample), so a scan touches each of them
 once instead of once per mu.
 """
