@@ -16,6 +16,7 @@ import onnx  # noqa: E402
 from quasiratio.cli import main  # noqa: E402
 from quasiratio.errors import InputError  # noqa: E402
 from quasiratio.estimators import load, make_estimator  # noqa: E402
+from quasiratio.events import EventSample  # noqa: E402
 from quasiratio.onnx_export import compare_with_torch, export_onnx, run_onnx  # noqa: E402
 from quasiratio.toys import gaussian_mixture  # noqa: E402
 from quasiratio.training import TrainingConfig  # noqa: E402
@@ -130,9 +131,28 @@ def test_export_cli_rejects_other_extension(toy_samples, tmp_path, capsys):
     assert not (tmp_path / "ratio.txt").exists()
 
 
-def test_calibrated_carl_export_rejected(toy_samples, tmp_path):
-    estimator = _fit("carl", *toy_samples, calibration="histogram")
+@pytest.mark.parametrize("calibration", ["histogram", "isotonic"])
+def test_calibrated_carl_exports_map(calibration, toy_samples, tmp_path):
+    estimator = _fit("carl", *toy_samples, calibration=calibration)
+    path = export_onnx(estimator, tmp_path / "calibrated.onnx")
+    x = _points()
 
-    with pytest.raises(InputError, match="calibration=None"):
-        export_onnx(estimator, tmp_path / "calibrated.onnx")
-    assert not (tmp_path / "calibrated.onnx").exists()
+    outputs = run_onnx(path, x)
+    check = compare_with_torch(estimator, path, x)
+
+    assert check["logit_max_difference"] < TOLERANCE
+    assert check["ratio_max_difference"] < 1e-12
+    expected = estimator.calibrator_.ratio(outputs["logit"].astype(np.float64))
+    np.testing.assert_allclose(outputs["ratio"], expected, rtol=1e-12, atol=0)
+
+
+def test_parameterized_export_rejected(tmp_path):
+    rng = np.random.default_rng(0)
+    theta = rng.uniform(size=(400, 1))
+    numerator = EventSample.from_arrays(rng.normal(size=(400, 1)) + theta, theta=theta)
+    denominator = EventSample.from_arrays(rng.normal(size=(400, 1)), theta=theta)
+    estimator = _fit("parameterized-carl", numerator, denominator)
+
+    with pytest.raises(InputError, match="takes theta as a second input"):
+        export_onnx(estimator, tmp_path / "parameterized.onnx")
+    assert not (tmp_path / "parameterized.onnx").exists()

@@ -11,9 +11,11 @@ the network(s), and returns two outputs:
 The ratio maps run in float64, like the PyTorch path, so large |z| does
 not overflow: CARL exp(z), REVERT -2 sinh(z) written as exp(-z) - exp(z)
 (ONNX Runtime 1.32 has no float64 Sinh kernel, and in float64 the
-difference loses at most ~1e-16 in absolute terms near z = 0), and the
+difference loses at most ~1e-16 in absolute terms near z = 0), the
 RoSMM combination of its sub-classifiers with the fitted coefficients
-folded in as constants. Each model is exported as one graph.
+folded in as constants, and the histogram or isotonic map of a
+calibrated CARL. Each model, ``method="auto"`` included, is exported as
+one graph.
 
 The graph is built with ``torch.onnx.export(..., dynamo=True)``, the
 exporter based on ``torch.export`` (torch >= 2.5). It runs offline and
@@ -89,6 +91,46 @@ class _MixtureGraph(nn.Module):
         return ratio, logit
 
 
+class _CalibratedGraph(nn.Module):
+    """Features -> (calibrated ratio float64, logit float32) for a calibrated CARL.
+
+    The calibrated probability c(z) is a step function (histogram) or a
+    linear interpolation between knots, constant beyond the ends
+    (isotonic), as in :class:`quasiratio.calibration.Calibrator`. The
+    number of knots <= z selects the bin or segment, so no search op is
+    needed in the graph.
+    """
+
+    def __init__(self, model: nn.Module, kind: str, knots: np.ndarray, probability: np.ndarray) -> None:
+        super().__init__()
+        self.model = model
+        self.kind = kind
+        self.register_buffer("knots", torch.as_tensor(knots, dtype=torch.float64))
+        self.register_buffer("probability", torch.as_tensor(probability, dtype=torch.float64))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.model(x)
+        z64 = z.to(torch.float64)
+        below = (z64[:, None] >= self.knots[None, :]).to(torch.int64).sum(dim=1)
+        if self.kind == "histogram":
+            c = self.probability[below]
+        else:
+            c = self._interpolate(z64, below)
+        return c / (1.0 - c), z
+
+    def _interpolate(self, z: torch.Tensor, below: torch.Tensor) -> torch.Tensor:
+        n = self.knots.shape[0]
+        upper = torch.clamp(below, 1, n - 1)
+        lower = upper - 1
+        x0, x1 = self.knots[lower], self.knots[upper]
+        p0, p1 = self.probability[lower], self.probability[upper]
+        width = torch.where(x1 > x0, x1 - x0, torch.ones_like(x0))
+        t = torch.clamp((z - x0) / width, 0.0, 1.0)
+        t = torch.where(below >= n, torch.ones_like(t), t)
+        t = torch.where(below == 0, torch.zeros_like(t), t)
+        return p0 + t * (p1 - p0)
+
+
 def _ratio_map(estimator) -> str:
     """Identify the logit-to-ratio map of a one-network estimator by evaluating it.
 
@@ -111,21 +153,17 @@ def _ratio_map(estimator) -> str:
 def ratio_graph(estimator) -> nn.Module:
     """Return a ``torch.nn.Module`` from raw features to (ratio, logit), as exported.
 
-    Raises InputError for models whose ratio the graph cannot reproduce:
-    calibrated CARL (its calibrator is a step or piecewise-linear map
-    fitted in NumPy) and parameterised models (they take theta as a
-    second input).
+    A calibrated CARL exports its calibration map too. Raises InputError
+    for models whose ratio the graph cannot reproduce, such as
+    parameterised models, which take theta as a second input.
     """
     from quasiratio.estimators.mixtures import RoSMM
 
     estimator._check_fitted()
     estimator = _chosen(estimator)
-    if getattr(estimator, "calibrator_", None) is not None:
-        raise InputError(
-            f"this CARL model is calibrated ({estimator.calibrator_.kind}), and the "
-            "calibration map is not part of the ONNX export; refit with calibration=None "
-            "to export it"
-        )
+    calibrator = getattr(estimator, "calibrator_", None)
+    if calibrator is not None:
+        return _calibrated_graph(estimator, calibrator).eval()
     if "parameterized" in estimator.method:
         raise InputError(
             f"method {estimator.method!r} takes theta as a second input, which the ONNX "
@@ -145,6 +183,22 @@ def ratio_graph(estimator) -> nn.Module:
         (model,) = models.values()
         graph = _SingleNetworkGraph(_frozen(model), _ratio_map(estimator))
     return graph.eval()
+
+
+def _calibrated_graph(estimator, calibrator) -> nn.Module:
+    knots = np.asarray(calibrator.knots, dtype=np.float64)
+    probability = np.asarray(calibrator.probability, dtype=np.float64)
+    kind = calibrator.kind
+    if kind == "isotonic" and knots.size < 2:
+        # One block: c is constant, which the histogram form with no edges expresses.
+        kind, knots, probability = "histogram", knots[:0], probability[:1]
+    if kind not in ("histogram", "isotonic"):
+        raise InputError(
+            f"calibration kind {kind!r} has no ONNX translation; refit with calibration="
+            "'histogram', 'isotonic' or None to export the model"
+        )
+    (model,) = estimator._models().values()
+    return _CalibratedGraph(_frozen(model), kind, knots, probability)
 
 
 def _chosen(estimator):
@@ -285,6 +339,7 @@ def compare_with_torch(estimator, path: str | os.PathLike, x: np.ndarray) -> dic
     ratio -2 sinh(z) moves by 2 dz for a float32 rounding dz of the logit.
     ``logit_max_difference`` is max |z_onnx - z_torch|, and
     ``sign_mismatches`` counts events with |r_torch| > 1e-5 whose signs differ.
+    For a calibrated CARL, r_torch is the calibrator applied to z_onnx.
     """
     estimator = _as_estimator(estimator)
     x32 = np.asarray(x, dtype=np.float32)
@@ -293,6 +348,12 @@ def compare_with_torch(estimator, path: str | os.PathLike, x: np.ndarray) -> dic
     z_torch = estimator.logit(x32.astype(np.float64))
     r_onnx = onnx_out["ratio"].astype(np.float64)
     z_onnx = onnx_out["logit"].astype(np.float64)
+    calibrator = getattr(_chosen(estimator), "calibrator_", None)
+    if calibrator is not None:
+        # A step or a steep segment of the calibration map turns a float32
+        # rounding of z into a large ratio change, so the map is compared on
+        # the ONNX logit itself and the logits are compared separately.
+        r_torch = calibrator.ratio(z_onnx)
     clear = np.abs(r_torch) > 1e-5
     return {
         "events": int(len(x32)),
