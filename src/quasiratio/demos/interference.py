@@ -215,9 +215,11 @@ def lambda_figure(scans: dict, intervals: dict, *, mu_true: float):
             ax.axhline(q, color="black", linestyle=":", linewidth=1)
             ax.text(ax.get_xlim()[0], q, f" {cl:.1%}", va="bottom", fontsize=11)
         ax.axvline(mu_true, color="black", linestyle="--", linewidth=1,
-                   label=rf"true $\mu$ = {mu_true}")
-        ax.set_xlabel(r"signal strength $\mu$")
-        ax.set_ylabel(r"$\lambda(\mu) = -2\,\ln[L(\mu) / L(\hat\mu)]$")
+                   label=f"true \u03bc = {mu_true}")
+        # Unicode Greek letters instead of mathtext, whose fallback font
+        # lookup logs warnings under the mplhep style.
+        ax.set_xlabel("signal strength \u03bc")
+        ax.set_ylabel("\u03bb(\u03bc) = \u22122 ln [L(\u03bc) / L(\u03bc\u0302)]")
         ax.set_ylim(0, 2.5 * wilks_threshold(DEFAULT_LEVELS[-1]))
         ax.legend(fontsize=11, loc="upper right")
     return figure
@@ -293,6 +295,7 @@ def run_demo(output_dir, *, quick: bool = False, seed: int = 0, progress=None) -
     # binned fit's template and fixes the learned ratios' normalisation. Its
     # standard error on the mean of r_SI (std 8.9 under p_B) is 0.2 % at 20
     # million events, about 0.04 on mu_hat at full size.
+    # NOTE: that normalisation error is not part of the learned intervals.
     background_events = max(2_000_000, 2 * int(round(toy.expected_background)))
     report(f"normalising the learned ratios on {background_events} simulated background events")
     background = toy.sample_background(background_events, seed=seed + 3)
