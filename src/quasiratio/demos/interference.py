@@ -293,8 +293,9 @@ def run_demo(output_dir, *, quick: bool = False, seed: int = 0, progress=None) -
 
     # One simulated background sample, twice the expected background, is the
     # binned fit's template and fixes the learned ratios' normalisation. Its
-    # standard error on the mean of r_SI (std 8.9 under p_B) is 0.2 % at 20
-    # million events, about 0.04 on mu_hat at full size.
+    # standard errors on the means of r_SI (std 8.9 under p_B) and r_S (std
+    # 3.7) are 0.2 % and 0.08 % at 20 million events, together an estimated
+    # 0.05 on mu_hat at full size.
     # NOTE: that normalisation error is not part of the learned intervals.
     background_events = max(2_000_000, 2 * int(round(toy.expected_background)))
     report(f"normalising the learned ratios on {background_events} simulated background events")

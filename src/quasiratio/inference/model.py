@@ -141,8 +141,8 @@ class InterferenceModel:
         normalised, but a learned ratio does so only to the accuracy of
         training. A relative error eps of the mean adds eps sigma_SI (or
         eps sigma_S) to the events the model expects and biases mu_hat: at
-        the reference yields eps = 1.7 % on r_SI moved an Asimov fit from
-        1.2 to 1.45. The means from n events carry a standard error
+        the reference yields eps = +1.7 % on r_SI and -0.25 % on r_S moved
+        an Asimov fit from 1.2 to 1.45. The means from n events carry a standard error
         std(r) / sqrt(n), which is stored in :attr:`normalization`.
         """
         ratios = self.event_ratios(background)
