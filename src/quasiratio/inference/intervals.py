@@ -111,7 +111,7 @@ def _edge(excess, grid, below, k, *, step):
 
 
 def coverage(likelihood, mu_true: float, cl: float) -> tuple[float, int]:
-    """Return the fraction of experiments whose Wilks interval contains ``mu_true``, and their number.
+    """Return the fraction of Wilks intervals that contain ``mu_true`` and the experiment count.
 
     The interval contains mu_true exactly when lambda(mu_true) <= the
     chi-square quantile, so no interval edges are needed.
