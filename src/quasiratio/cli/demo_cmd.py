@@ -42,9 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--output",
         type=Path,
         default=None,
+        metavar="DIR",
         help=f"report folder (default: {DEFAULT_OUTPUT_ROOT}/NAME)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of splits, toys and training")
+    parser.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="seed of splits, toys and training"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
