@@ -36,9 +36,9 @@ TEST_FRACTION = 0.3
 #: Estimator method; "auto" lets the library choose from the weights.
 METHOD = "auto"
 
-#: Hidden-layer widths. On this pair, 32 x 32 gave RoSMM 2-parton fractions
-#: of 0.032-0.045 for seeds 0-2, where 64 x 64 x 64 gave 0.06-0.15 (the
-#: training FxFx fraction is 0.026); measured with the demo's split.
+#: Hidden-layer widths. With the demo's split, 32 x 32 gave RoSMM 2-parton
+#: fractions of 0.032-0.045 for seeds 0-2, and 64 x 64 x 64 gave 0.06-0.15.
+#: The training FxFx fraction is 0.026.
 HIDDEN = (32, 32)
 
 #: Features plotted and scored in the closure report.
