@@ -53,11 +53,20 @@ def run_benchmark(script: Path, *, quick: bool, results: Path = RESULTS) -> int:
     return subprocess.run(command, cwd=HERE.parent).returncode
 
 
+def read_record(path: Path) -> dict | None:
+    """Read a JSON record; a script that wrote a folder keeps it in ``benchmark.json``."""
+    if path.is_dir():
+        path = path / "benchmark.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def latest_record(name: str, results: Path = RESULTS) -> dict | None:
-    for quick in (False, True):
-        path = result_path(name, quick=quick, results=results)
-        if path.exists():
-            return json.loads(path.read_text())
+    candidates = [result_path(name, quick=False, results=results), results / name,
+                  result_path(name, quick=True, results=results)]
+    for path in candidates:
+        record = read_record(path)
+        if record is not None:
+            return record
     return None
 
 
