@@ -95,7 +95,8 @@ def test_theta_argument_checked(toy_samples):
     with pytest.raises(InputError, match="theta has shape"):
         estimator.ratio(X_GRID, theta=[0.1, 0.2])
     from_extras = estimator.ratio(numerator)
-    np.testing.assert_array_equal(from_extras, estimator.ratio(numerator.x, numerator.extras["theta"]))
+    explicit = estimator.ratio(numerator.x, numerator.extras["theta"])
+    np.testing.assert_array_equal(from_extras, explicit)
 
 
 def test_parameterized_requires_theta():

@@ -59,7 +59,7 @@ from quasiratio.estimators.parameterized import ParameterizedEstimator, theta_gr
 from quasiratio.estimators.preparation import to_tensors
 from quasiratio.events import EventSample
 from quasiratio.losses import alice_loss, carl_ratio, joint_revert_loss, revert_ratio
-from quasiratio.training import train
+from quasiratio.training import TrainingConfig, train
 
 __all__ = ["ALICE", "ALICES", "JointREVERT"]
 
@@ -172,6 +172,10 @@ class JointREVERT(ParameterizedEstimator):
 
     def fit(self, numerator, denominator, *, numerator_weight=None, denominator_weight=None):
         """Learn r(x) = E_p0[r_xz | x] from the denominator sample; return self."""
+        if not isinstance(self.config, TrainingConfig):
+            raise InputError(f"config must be a TrainingConfig, got {type(self.config).__name__}")
+        if self.chunk_size < 1:
+            raise InputError(f"chunk_size={self.chunk_size} must be an integer >= 1")
         if numerator is not None or numerator_weight is not None:
             raise InputError(
                 "method 'joint-revert' learns from denominator events and their r_xz only; "

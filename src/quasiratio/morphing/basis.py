@@ -158,7 +158,10 @@ class Morphing:
 
     @classmethod
     def from_lhe(cls, path, **options) -> Morphing:
-        """Read the named weights of an LHE file and solve the morphing; see :meth:`from_weights`."""
+        """Read the named weights of an LHE file and solve the morphing.
+
+        ``options`` go to :meth:`from_weights`.
+        """
         from quasiratio.io.lhe import read_lhe_weights
 
         return cls.from_weights(read_lhe_weights(path), **options)
@@ -171,7 +174,9 @@ class Morphing:
         if isinstance(theta, Mapping):
             unknown = sorted(set(theta) - set(self.operators))
             if unknown:
-                raise InputError(f"unknown operators {unknown}; the morphing has {list(self.operators)}")
+                raise InputError(
+                    f"unknown operators {unknown}; the morphing has {list(self.operators)}"
+                )
             theta = [float(theta.get(op, 0.0)) for op in self.operators]
         theta = np.asarray(theta, dtype=np.float64)
         if theta.ndim == 0 and len(self.operators) == 1:
@@ -241,7 +246,9 @@ class Morphing:
 
     def _column(self, operator: str, power: int) -> int:
         if operator not in self.operators:
-            raise InputError(f"unknown operator {operator!r}; the morphing has {list(self.operators)}")
+            raise InputError(
+                f"unknown operator {operator!r}; the morphing has {list(self.operators)}"
+            )
         target = np.zeros(len(self.operators), dtype=int)
         target[self.operators.index(operator)] = power
         return int(np.flatnonzero((self.exponents == target).all(axis=1))[0])

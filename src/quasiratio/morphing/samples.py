@@ -40,7 +40,9 @@ def read_morphed_events(
     from quasiratio.io.lhe import read_lhe
 
     events = read_lhe(path)
-    morphing = Morphing.from_weights(events.weights, operators=operators, interactions=interactions)
+    morphing = Morphing.from_weights(
+        events.weights, operators=operators, interactions=interactions
+    )
     particles = events.particles
     if smearing is not None:
         particles = smearing.apply(particles, seed=seed)

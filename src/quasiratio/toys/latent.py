@@ -56,7 +56,9 @@ class LatentGaussian:
         """Variance 1 + sigma^2 of x given theta."""
         return 1.0 + self.sigma**2
 
-    def simulate(self, theta: np.ndarray, *, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    def simulate(
+        self, theta: np.ndarray, *, seed: int | None = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Draw one (x, z) pair per entry of ``theta``; returns arrays of shape (N,)."""
         theta = np.asarray(theta, dtype=np.float64).reshape(-1)
         rng = np.random.default_rng(seed)
@@ -89,6 +91,7 @@ class LatentGaussian:
         n: int,
         *,
         theta_range: tuple[float, float] = (-1.0, 1.0),
+        theta_grid=None,
         reference: float = 0.0,
         seed: int | None = 0,
     ) -> tuple[EventSample, EventSample]:
@@ -96,7 +99,8 @@ class LatentGaussian:
 
         Returns (numerator, denominator), ``n`` events each with unit
         weights. Numerator events are simulated at theta drawn uniformly
-        from ``theta_range``. Denominator events are simulated at
+        from ``theta_range``, or from the points of ``theta_grid`` when it
+        is given. Denominator events are simulated at
         ``reference`` and carry a theta drawn independently from the same
         range, so that theta alone does not tell the classes apart. Every
         event carries the extras ``theta`` (N, 1), ``r_xz`` =
@@ -111,8 +115,17 @@ class LatentGaussian:
         if n < 1:
             raise InputError(f"n={n} must be at least 1")
         rng = np.random.default_rng(seed)
-        theta_num = rng.uniform(low, high, n)
-        theta_den = rng.uniform(low, high, n)
+        if theta_grid is None:
+            theta_num = rng.uniform(low, high, n)
+            theta_den = rng.uniform(low, high, n)
+        else:
+            grid = np.asarray(theta_grid, dtype=np.float64).reshape(-1)
+            if grid.size == 0 or not np.isfinite(grid).all():
+                raise InputError(
+                    f"theta_grid={theta_grid} must be a non-empty list of finite values"
+                )
+            theta_num = rng.choice(grid, n)
+            theta_den = rng.choice(grid, n)
         seeds = rng.integers(0, 2**63 - 1, size=2)
         x_num, z_num = self.simulate(theta_num, seed=int(seeds[0]))
         x_den, z_den = self.simulate(np.full(n, float(reference)), seed=int(seeds[1]))
