@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import subprocess
+import sys
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+import quasiratio
+from quasiratio.cli import main
 from quasiratio.distributed import DataParallelRuntime, fit_data_parallel, shard
 from quasiratio.estimators import make_estimator
 from quasiratio.events import EventSample
@@ -89,3 +96,37 @@ def test_two_processes_match_single(single_process, two_processes):
 def test_processes_end_with_same_model(two_processes):
     np.testing.assert_array_equal(two_processes[0]["ratio"], two_processes[1]["ratio"])
     np.testing.assert_array_equal(two_processes[0]["mean"], two_processes[1]["mean"])
+
+
+def test_torchrun_fit_matches_single(tmp_path, capsys):
+    numerator, denominator = toy_samples()
+    files = {}
+    for name, sample in (("numerator", numerator), ("denominator", denominator)):
+        columns = {"a": sample.x[:, 0], "b": sample.x[:, 1], "weight": sample.sample_weight}
+        files[name] = tmp_path / f"{name}.parquet"
+        pq.write_table(pa.table(columns), files[name], row_group_size=700)
+    fit = ["fit", "--numerator", str(files["numerator"]), "--denominator",
+           str(files["denominator"]), "--epochs", "3", "--batch-size", "256",
+           "--hidden", "16,16", "--validation-fraction", "0.25", "--seed", "7",
+           "--device", "cpu", "--json"]
+
+    assert main([*fit, "--output", str(tmp_path / "single")]) == 0
+    single = json.loads(capsys.readouterr().out)
+    env = dict(os.environ, GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1")
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1",
+              "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+              "--master-port", str(free_port()), "-m", "quasiratio", "-q"]
+    run = subprocess.run([*launch, *fit, "--output", str(tmp_path / "parallel")], env=env,
+                         capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stderr[-3000:]
+    parallel = json.loads(run.stdout)
+
+    # Same tolerances as the in-process comparison above.
+    assert parallel["world_size"] == 2
+    assert parallel["events"] == {"numerator": 3001, "denominator": 2999}
+    for key in ("train", "validation"):
+        np.testing.assert_allclose(parallel["losses"]["network"][key],
+                                   single["losses"]["network"][key], rtol=1e-5)
+    expected = quasiratio.load(tmp_path / "single").ratio(GRID)
+    result = quasiratio.load(tmp_path / "parallel").ratio(GRID)
+    np.testing.assert_allclose(result, expected, rtol=1e-4)
