@@ -32,11 +32,12 @@ def read_morphed_events(
     ``sample`` contains the features computed after ``smearing`` (a
     :class:`~quasiratio.smearing.JetSmearing`, or None for parton level)
     with the SM weight w(0) as sample weight. Feature names are those of
-    :mod:`quasiratio.io.features` (None for its default set) plus
-    ``jj_delta_phi``, phi(j1) - phi(j2) wrapped to (-pi, pi], which is
-    sensitive to the tensor structure of the HVV coupling.
-    ``operators`` and ``interactions`` go to :meth:`Morphing.from_weights`.
+    :mod:`quasiratio.io.features` (None for its default set);
+    :data:`VBF_FEATURES`, the default here, includes ``jj_delta_phi``, which is sensitive to the tensor structure
+    of the HVV coupling. ``operators`` and ``interactions`` go to
+    :meth:`Morphing.from_weights`.
     """
+    from quasiratio.io.features import lhe_features
     from quasiratio.io.lhe import read_lhe
 
     events = read_lhe(path)
@@ -46,23 +47,10 @@ def read_morphed_events(
     particles = events.particles
     if smearing is not None:
         particles = smearing.apply(particles, seed=seed)
-    x, names = _features(particles, features)
+    x, names = lhe_features(particles, features)
     sm = morphing.weight(morphing.sm_point)
     sample = EventSample(x, sm, tuple(names), weight_name="SM", source=str(path))
     return sample, morphing
-
-
-def _features(particles, features: Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
-    from quasiratio.io.features import lhe_features
-
-    if features is None or "jj_delta_phi" not in features:
-        return lhe_features(particles, features)
-    names = [f for f in features if f != "jj_delta_phi"] + ["j1_phi", "j2_phi"]
-    x, _ = lhe_features(particles, names)
-    delta_phi = np.angle(np.exp(1j * (x[:, -2] - x[:, -1])))
-    columns = dict(zip(names[:-2], x[:, :-2].T))
-    columns["jj_delta_phi"] = delta_phi
-    return np.stack([columns[f] for f in features], axis=1), list(features)
 
 
 def draw_theta(theta, n: int, operators: Sequence[str], rng: np.random.Generator) -> np.ndarray:
