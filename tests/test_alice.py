@@ -176,7 +176,7 @@ def test_alice_rejects_negative_joint_ratio():
 
 def test_joint_revert_rejects_numerator():
     denominator = LatentSignedMixture().denominator_sample(100, seed=7)
-    with pytest.raises(InputError, match="numerator=None"):
+    with pytest.raises(InputError, match="takes no numerator sample"):
         JointREVERT().fit(denominator, denominator)
 
 

@@ -178,8 +178,9 @@ class JointREVERT(ParameterizedEstimator):
             raise InputError(f"chunk_size={self.chunk_size} must be an integer >= 1")
         if numerator is not None or numerator_weight is not None:
             raise InputError(
-                "method 'joint-revert' learns from denominator events and their r_xz only; "
-                "pass numerator=None (call fit(None, denominator))"
+                "method 'joint-revert' learns from denominator events and their r_xz alone, "
+                "so it takes no numerator sample; call fit(None, denominator) in Python with "
+                "r_xz as an EventSample extra"
             )
         if not isinstance(denominator, EventSample) or denominator_weight is not None:
             raise InputError(

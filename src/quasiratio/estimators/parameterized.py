@@ -72,8 +72,9 @@ class ParameterizedEstimator(RatioEstimator):
             if missing:
                 raise InputError(
                     f"{sample.source}: method {self.method!r} needs the per-event arrays "
-                    f"{missing}; pass them as EventSample extras, e.g. "
-                    "EventSample.from_arrays(x, w, r_xz=...)"
+                    f"{missing}, which event files do not carry; build EventSamples with "
+                    "these extras in Python, e.g. EventSample.from_arrays(x, w, r_xz=...) "
+                    "or quasiratio.morphing.parameterized_samples"
                 )
 
     def _fit_samples(self, numerator: EventSample, denominator: EventSample) -> None:
