@@ -110,10 +110,11 @@ def runtime_from_environment(device: str = "auto") -> DataParallelRuntime | None
     return DataParallelRuntime(resolved)
 
 
-def shutdown() -> None:
-    """Wait for every process, then leave the process group."""
+def shutdown(*, wait: bool = True) -> None:
+    """Leave the process group, first waiting for every process when ``wait`` is set."""
     if dist.is_initialized():
-        dist.barrier()
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
 
 
@@ -175,7 +176,7 @@ def fit_data_parallel(estimator: RatioEstimator, numerator: EventSample,
     ``numerator`` and ``denominator`` are this process's shards, as from
     :func:`shard` with its rank. Only the first process should save.
     """
-    _check_supported(estimator)
+    check_supported(estimator)
     config = estimator.config
     if not runtime.is_main:
         config = config.replace(progress=False)
@@ -265,7 +266,8 @@ def _part_factor(n_class: int, n_part: int) -> float:
     return n_class / n_part if n_part else 1.0
 
 
-def _check_supported(estimator: RatioEstimator) -> None:
+def check_supported(estimator: RatioEstimator) -> None:
+    """Raise InputError for an estimator or option that cannot train data-parallel."""
     if type(estimator)._fit_samples is not RatioEstimator._fit_samples:
         raise InputError(
             f"method {estimator.method!r} trains several networks or needs per-event extras, "

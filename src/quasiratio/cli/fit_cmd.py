@@ -116,15 +116,27 @@ def run(args: argparse.Namespace) -> int:
         events = {"numerator": len(numerator), "denominator": len(denominator)}
         return finish(args, estimator, events, world_size=1)
     try:
-        numerator, denominator = distributed.load_pair_shards(args, runtime)
-        distributed.fit_data_parallel(estimator, numerator, denominator, runtime)
-        events = runtime.global_counts({"numerator": len(numerator),
-                                        "denominator": len(denominator)})
-        if not runtime.is_main:
-            return 0
-        return finish(args, estimator, events, world_size=runtime.world_size)
-    finally:
-        distributed.shutdown()
+        status = fit_data_parallel(args, estimator, runtime)
+    except BaseException:
+        # Another process may be waiting in a collective, so do not wait for it.
+        distributed.shutdown(wait=False)
+        raise
+    distributed.shutdown(wait=True)
+    return status
+
+
+def fit_data_parallel(args, estimator, runtime) -> int:
+    """Fit on this process's shards; the first process saves and reports."""
+    from quasiratio import distributed
+
+    distributed.check_supported(estimator)
+    numerator, denominator = distributed.load_pair_shards(args, runtime)
+    distributed.fit_data_parallel(estimator, numerator, denominator, runtime)
+    events = runtime.global_counts({"numerator": len(numerator),
+                                    "denominator": len(denominator)})
+    if not runtime.is_main:
+        return 0
+    return finish(args, estimator, events, world_size=runtime.world_size)
 
 
 def finish(args, estimator, events: dict[str, int], *, world_size: int) -> int:
