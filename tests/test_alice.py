@@ -40,7 +40,7 @@ def test_alice_beats_carl_small_sample(test_points):
     # so its variance is about theta^2 / 32, 1/96 on average over theta in
     # [-1, 1], some 24 times less. At this size the error is variance-dominated;
     # over seeds 0-5 the measured MSE ratio CARL / ALICE was 4.9 to 26, so a
-    # factor of 2 holds with margin.
+    # factor of 2 leaves a wide margin.
     x, theta, truth = test_points
     numerator, denominator = TOY.parameterized_samples(500, seed=3)
     errors = {}
