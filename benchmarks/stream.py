@@ -74,6 +74,7 @@ def machine() -> dict[str, object]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "platform": platform.platform(),
+        "load_average_1min": round(os.getloadavg()[0], 1),
     }
 
 
