@@ -8,10 +8,10 @@ A benchmark is a script ``benchmarks/<name>.py`` that accepts ``--quick``
 and ``--output PATH`` and writes one JSON record. The page shows, for
 each script, its full-size record ``results/<name>.json`` when present and
 otherwise its quick record ``results/<name>.quick.json``. A record is a
-JSON object; the keys ``title``, ``command``, ``date``, ``machine``,
-``quick`` and ``notes`` are shown as such, and every other key is shown
-as a figure (scalars in one table, a list of objects or an object of
-objects as a table of its own).
+JSON object. The keys ``title``, ``command``, ``date``, ``machine``,
+``quick`` and ``notes`` are shown as such. Every other key is shown as a
+figure: scalars in one table, and a list of objects or an object of
+objects as a table of its own.
 """
 
 from __future__ import annotations

@@ -248,7 +248,7 @@ class _NpzWriter:
 
     NOTE: a process killed before ``close`` leaves the hidden spool folder
     ``.<stem>.*`` next to the output, as it leaves the temporary output
-    file; neither is ever mistaken for the output.
+    file. Neither has the output's name, so neither is taken for it.
     """
 
     def __init__(self, path: Path) -> None:
