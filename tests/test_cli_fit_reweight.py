@@ -167,7 +167,8 @@ def read_output(path: Path) -> dict[str, np.ndarray]:
 def test_reweight_chunked_equals_in_memory(fitted_model, toy_files, tmp_path):
     whole, chunked = tmp_path / "whole.parquet", tmp_path / "chunked.parquet"
     source = str(toy_files["denominator"])
-    assert main(["reweight", str(fitted_model), source, "--output", str(whole)]) == 0
+    assert main(["reweight", str(fitted_model), source, "--output", str(whole),
+                 "--chunk-size", "0"]) == 0
     assert main(["reweight", str(fitted_model), source, "--output", str(chunked),
                  "--chunk-size", "700"]) == 0
     expected, result = read_output(whole), read_output(chunked)
