@@ -73,6 +73,8 @@ def latest_record(name: str, results: Path = RESULTS) -> dict | None:
 def format_value(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, list) and all(isinstance(v, (int, float, str)) for v in value):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
     if isinstance(value, (list, dict)):
         return "`" + json.dumps(value) + "`"
     return str(value)
