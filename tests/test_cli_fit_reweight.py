@@ -351,3 +351,12 @@ def test_killed_reweight_keeps_previous_file(fitted_model, tmp_path):
     assert main(["reweight", str(fitted_model), str(events), "--output", str(output),
                  "--chunk-size", "50000"]) == 0
     assert pq.ParquetFile(output).metadata.num_rows == 200_000
+
+
+def test_rosmm_resume_keeps_stages_apart(toy_files, tmp_path):
+    # RoSMM trains two sub-classifiers one after the other; with a shared
+    # checkpoint file the second one found the first one's state and failed.
+    output = tmp_path / "rosmm"
+    assert main(fit_args(toy_files, output, "--method", "rosmm", "--resume")) == 0
+    model = quasiratio.load(output)
+    assert set(model.sub_models_) == {"pos_pos", "pos_neg", "neg_pos", "neg_neg"}

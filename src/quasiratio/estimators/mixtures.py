@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import warnings
 
 import numpy as np
@@ -58,6 +59,18 @@ DEFAULT_MIN_SUBSET_EVENTS = 100
 
 class DenominatorSignWarning(QuasiRatioWarning):
     """The learned denominator density c0 p0+ + (1 - c0) p0- is <= 0 at some events."""
+
+
+def _own_checkpoint(config: TrainingConfig, stage: str) -> TrainingConfig:
+    """Give one training stage its own checkpoint folder inside ``config.checkpoint_dir``.
+
+    A checkpoint holds one network, so the sub-classifiers and the
+    coefficient stages must not share a file, or ``resume`` would load one
+    stage's state into another.
+    """
+    if config.checkpoint_dir is None:
+        return config
+    return config.replace(checkpoint_dir=os.path.join(config.checkpoint_dir, stage))
 
 
 def _fit_objective(model: nn.Module, batch) -> torch.Tensor:
@@ -167,7 +180,7 @@ class RoSMM(RatioEstimator):
             name = sub_ratio_name(a, b)
             classifier = CARL(
                 hidden=self.hidden, activation=self.activation, network=self.network,
-                config=self.config.replace(seed=self.config.seed + i),
+                config=_own_checkpoint(self.config.replace(seed=self.config.seed + i), name),
                 chunk_size=self.chunk_size,
             )
             classifier.fit(numerator_parts[b], denominator_parts[a])
@@ -223,7 +236,7 @@ class RoSMM(RatioEstimator):
         # closure barely changes (on the Gaussian-mixture toy with 150,000
         # events per class: c0 1.13 against 1.33), because errors of the
         # frozen sub-ratios trade off against c0.
-        config = self._stage_config()
+        config = _own_checkpoint(self._stage_config(), "coefficients")
         train_set, validation_set = self._signed_data(numerator, denominator, config)
         names = list(self.sub_models_)
         model = CoefficientFitModel(names, coefficients)
@@ -234,7 +247,7 @@ class RoSMM(RatioEstimator):
         )
 
     def _finetune(self, numerator, denominator, coefficients) -> None:
-        config = self._stage_config()
+        config = _own_checkpoint(self._stage_config(), "finetune")
         train_set, validation_set = self._signed_data(numerator, denominator, config)
         model = FinetuneModel(self.sub_models_, coefficients)
         self.histories_["finetune"] = train(
