@@ -78,8 +78,8 @@ def comparison_figure(
     edges: np.ndarray,
     *,
     xlabel: str,
-    ylabel: str = "fraction of events per bin",
-    ratio_label: str = "/ target",
+    ylabel: str = "fraction per bin",
+    ratio_label: str = "ratio to target",
 ):
     """Build a figure comparing histograms, with a lower panel of each divided by ``reference``.
 
@@ -94,9 +94,11 @@ def comparison_figure(
     main.set_ylabel(ylabel)
     main.legend()
     lower.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
-    lower.set_ylabel(ratio_label)
+    # Centred, so that it does not run into the top-aligned label above it.
+    lower.set_ylabel(ratio_label, loc="center", fontsize="small")
     lower.set_xlabel(xlabel)
     lower.set_ylim(0.5, 1.5)
+    figure.align_ylabels([main, lower])
     return figure
 
 
