@@ -98,6 +98,8 @@ def comparison_figure(
     lower.set_ylabel(ratio_label, loc="center", fontsize="small")
     lower.set_xlabel(xlabel)
     lower.set_ylim(0.5, 1.5)
+    # Inner ticks only: the 1.5 label would sit on the 0 label of the main panel.
+    lower.set_yticks([0.75, 1.0, 1.25])
     figure.align_ylabels([main, lower])
     return figure
 

@@ -29,11 +29,12 @@ def _feature_names(source: EventSample, target: EventSample, features) -> list[s
 def _record(results: dict, errors: dict, key: str, compute: Callable[[], dict]) -> None:
     # A metric that is undefined for these weights is reported under
     # "errors" with its reason and its keys are set to None, so one
-    # undefined metric does not hide the others.
+    # undefined metric does not hide the others. The reason is logged at
+    # INFO because it is expected for signed targets and kept in the output.
     try:
         results.update(compute())
     except MetricError as exc:
-        logger.warning("%s", exc)
+        logger.info("%s", exc)
         errors[key] = str(exc)
 
 
