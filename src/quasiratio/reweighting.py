@@ -95,6 +95,7 @@ def reweight_file(
     from quasiratio import io
 
     fmt = output_format(output)
+    _check_distinct(path, output)
     if chunk_size is not None and chunk_size < 1:
         raise InputError(f"chunk size {chunk_size} must be a positive number of events")
     options = dict(read_options, weight=weight, features=list(estimator.feature_names_))
@@ -103,6 +104,17 @@ def reweight_file(
     else:
         chunks = io.iter_events(path, chunk_size=chunk_size, **options)
     return write_rows(estimator, chunks, output, fmt=fmt)
+
+
+def _check_distinct(path: str | os.PathLike, output: str | os.PathLike) -> None:
+    """Refuse an output that names the input file, which the rename would destroy."""
+    output, path = Path(output), Path(path)
+    linked = output.exists() and path.exists() and os.path.samefile(output, path)
+    if linked or output.resolve() == path.resolve():
+        raise InputError(
+            f"output file {str(output)!r} is the input event file; write the reweighted "
+            "rows to another file"
+        )
 
 
 def write_rows(

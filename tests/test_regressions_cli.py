@@ -1,0 +1,55 @@
+"""Mistakes a new user makes on the command line: each must fail cleanly and keep their files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from quasiratio.cli import main
+
+FAST = ["--epochs", "1", "--batch-size", "256", "--hidden", "8"]
+
+
+@pytest.fixture(scope="module")
+def toy_files(tmp_path_factory):
+    """Numerator N(0.5, 1) x N(0, 1) and denominator N(0, 1)^2 as CSV, 500 events each."""
+    folder = tmp_path_factory.mktemp("toy")
+    rng = np.random.default_rng(11)
+    files = {}
+    for role, shift in (("numerator", 0.5), ("denominator", 0.0)):
+        rows = np.column_stack([rng.normal(shift, 1.0, 500), rng.normal(0.0, 1.0, 500),
+                                np.ones(500)])
+        path = folder / f"{role}.csv"
+        np.savetxt(path, rows, delimiter=",", header="a,b,weight", comments="")
+        files[role] = path
+    return files
+
+
+def fit_args(files: dict, output: Path, *extra: str) -> list[str]:
+    return ["fit", "--numerator", str(files["numerator"]), "--denominator",
+            str(files["denominator"]), "--output", str(output), *FAST, *extra]
+
+
+@pytest.fixture(scope="module")
+def model(toy_files, tmp_path_factory):
+    output = tmp_path_factory.mktemp("model") / "model"
+    assert main(fit_args(toy_files, output)) == 0
+    return output
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and "Traceback" not in "\n".join(err)
+    return err[-1]
+
+
+def test_reweight_refuses_its_input_as_output(model, toy_files, tmp_path, capsys):
+    source = tmp_path / "events.csv"
+    source.write_bytes(toy_files["denominator"].read_bytes())
+    before = source.read_bytes()
+    assert main(["reweight", str(model), str(source), "--output", str(source)]) == 2
+    assert "is the input event file" in error_line(capsys)
+    assert source.read_bytes() == before
