@@ -46,7 +46,7 @@ def error_line(capsys) -> str:
     return err[-1]
 
 
-def test_reweight_refuses_its_input_as_output(model, toy_files, tmp_path, capsys):
+def test_reweight_rejects_input_as_output(model, toy_files, tmp_path, capsys):
     source = tmp_path / "events.csv"
     source.write_bytes(toy_files["denominator"].read_bytes())
     before = source.read_bytes()

@@ -107,7 +107,7 @@ def reweight_file(
 
 
 def _check_distinct(path: str | os.PathLike, output: str | os.PathLike) -> None:
-    """Refuse an output that names the input file, which the rename would destroy."""
+    """Reject an output that names the input file, which the rename would destroy."""
     output, path = Path(output), Path(path)
     linked = output.exists() and path.exists() and os.path.samefile(output, path)
     if linked or output.resolve() == path.resolve():
