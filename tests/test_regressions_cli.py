@@ -53,3 +53,38 @@ def test_reweight_rejects_input_as_output(model, toy_files, tmp_path, capsys):
     assert main(["reweight", str(model), str(source), "--output", str(source)]) == 2
     assert "is the input event file" in error_line(capsys)
     assert source.read_bytes() == before
+
+
+def test_fit_rejects_file_as_output(toy_files, tmp_path, capsys):
+    victim = tmp_path / "events.csv"
+    victim.write_text("a,b\n1,2\n")
+    assert main(fit_args(toy_files, victim)) == 2
+    assert "is an existing file" in error_line(capsys)
+    assert victim.read_text() == "a,b\n1,2\n"
+
+
+def test_fit_keeps_folder_of_other_files(toy_files, tmp_path, capsys):
+    (tmp_path / "analysis").mkdir()
+    notes = tmp_path / "analysis" / "notes.txt"
+    notes.write_text("keep")
+    assert main(fit_args(toy_files, tmp_path / "analysis")) == 2
+    assert "not a model directory" in error_line(capsys)
+    assert notes.read_text() == "keep"
+
+
+def test_fit_replaces_earlier_model(toy_files, tmp_path):
+    output = tmp_path / "model"
+    assert main(fit_args(toy_files, output)) == 0
+    assert main(fit_args(toy_files, output, "--seed", "1")) == 0
+    assert json.loads((output / "metadata.json").read_text())["training"]["seed"] == 1
+
+
+def test_evaluate_rejects_working_directory(model, toy_files, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("keep")
+    arguments = ["evaluate", str(model), "--numerator", str(toy_files["numerator"]),
+                 "--denominator", str(toy_files["denominator"]), "--no-classifier-test",
+                 "--report", "."]
+    assert main(arguments) == 2
+    assert "working directory" in error_line(capsys)
+    assert (tmp_path / "notes.txt").read_text() == "keep"

@@ -40,9 +40,13 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory that replaces the directory ``path`` on success.
 
     An existing directory at ``path`` is kept until the new one is
-    complete, then swapped out and deleted.
+    complete, then swapped out and deleted with all its content. An
+    existing file, the working directory or a folder above it raise
+    InputError instead, as a rename cannot replace them or would delete
+    the user's files.
     """
     path = Path(path)
+    check_replaceable_directory(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
@@ -57,3 +61,21 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_replaceable_directory(path: str | os.PathLike) -> None:
+    """Raise InputError when :func:`atomic_directory` must not replace ``path``."""
+    from quasiratio.errors import InputError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(
+            f"output folder {str(path)!r} is an existing file, which writing the folder "
+            "would delete; choose a new folder name"
+        )
+    resolved, cwd = path.resolve(), Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise InputError(
+            f"output folder {str(path)!r} is the working directory or contains it; "
+            "choose a new folder name, such as a subfolder"
+        )

@@ -52,10 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from quasiratio._atomic import check_replaceable_directory
     from quasiratio.demos import run_demo
 
     name = resolve_name(args.name)
     output = args.output if args.output is not None else DEFAULT_OUTPUT_ROOT / name
+    check_replaceable_directory(output)
     progress = not args.quiet and sys.stderr.isatty()
     result = run_demo(name, output, quick=args.quick, seed=args.seed, progress=progress)
     if args.json:

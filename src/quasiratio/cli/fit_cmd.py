@@ -104,7 +104,9 @@ def training_config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from quasiratio import distributed
     from quasiratio.estimators import make_estimator
+    from quasiratio.estimators.model_io import check_model_destination
 
+    check_model_destination(args.output)
     config = training_config(args)
     estimator = make_estimator(args.method, config=config, hidden=parse_hidden(args.hidden))
     runtime = distributed.runtime_from_environment(config.device)

@@ -17,7 +17,7 @@ from pathlib import Path
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from quasiratio._atomic import atomic_directory
+from quasiratio._atomic import atomic_directory, check_replaceable_directory
 from quasiratio._version import __version__
 from quasiratio.errors import InputError, ModelFormatError
 from quasiratio.networks import LogitModel, Standardizer, build_network
@@ -33,7 +33,12 @@ _REQUIRED = ("format_version", "library_version", "method", "feature_names", "op
 
 
 def save_estimator(estimator, path) -> None:
-    """Write ``estimator`` to the directory ``path``, replacing it only when complete."""
+    """Write ``estimator`` to the directory ``path``, replacing it only when complete.
+
+    An existing ``path`` must be empty or a model directory, because it is
+    replaced with all its content.
+    """
+    check_model_destination(path)
     models = estimator._models()
     tensors = {}
     for name, model in models.items():
@@ -58,6 +63,17 @@ def save_estimator(estimator, path) -> None:
         metadata["weights_sha256"] = _sha256(tmp / WEIGHTS_NAME)
         text = json.dumps(_finite_json(metadata), indent=2, allow_nan=False)
         (tmp / METADATA_NAME).write_text(text + "\n", encoding="utf-8")
+
+
+def check_model_destination(path) -> None:
+    """Raise InputError unless ``path`` is new, empty or a model directory."""
+    path = Path(path)
+    check_replaceable_directory(path)
+    if path.is_dir() and not (path / METADATA_NAME).is_file() and any(path.iterdir()):
+        raise InputError(
+            f"output folder {str(path)!r} contains files but no {METADATA_NAME}, so it is not "
+            "a model directory and saving would delete them; choose a new folder name"
+        )
 
 
 def read_metadata(path) -> dict:
