@@ -88,3 +88,18 @@ def test_evaluate_rejects_working_directory(model, toy_files, tmp_path, monkeypa
     assert main(arguments) == 2
     assert "working directory" in error_line(capsys)
     assert (tmp_path / "notes.txt").read_text() == "keep"
+
+
+def test_load_rejects_edited_feature_list(model, toy_files, tmp_path, capsys):
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    for part in model.iterdir():
+        (edited / part.name).write_bytes(part.read_bytes())
+    metadata = json.loads((edited / "metadata.json").read_text())
+    metadata["feature_names"] = ["a"]
+    (edited / "metadata.json").write_text(json.dumps(metadata))
+    output = tmp_path / "out.csv"
+    arguments = ["reweight", str(edited), str(toy_files["denominator"]), "--output", str(output)]
+    assert main(arguments) == 2
+    assert "lists 1 input names but network 'network' takes 2 inputs" in error_line(capsys)
+    assert not output.exists()

@@ -156,7 +156,24 @@ def load_estimator(path, *, network=None):
     estimator.n_features_in_ = len(estimator.feature_names_)
     estimator.support_ = metadata["support"]
     estimator._restore_fields(metadata["method_fields"])
+    _check_input_width(estimator, models, path)
     return estimator
+
+
+def _check_input_width(estimator, models: dict, path: Path) -> None:
+    """Raise ModelFormatError when the feature names do not fit the networks' inputs.
+
+    A Standardizer of another width would broadcast against the features
+    and give ratios without any error, so an edited list must be caught here.
+    """
+    width = estimator.n_features_in_ + len(getattr(estimator, "parameter_names_", ()))
+    for name, model in models.items():
+        inputs = model.standardizer.mean.shape[0]
+        if inputs != width:
+            raise ModelFormatError(
+                f"{path / METADATA_NAME} lists {width} input names but network {name!r} "
+                f"takes {inputs} inputs; the file was edited, so save the model again"
+            )
 
 
 def _read_weights(file: Path, expected_sha256: str) -> dict:
