@@ -103,3 +103,10 @@ def test_load_rejects_edited_feature_list(model, toy_files, tmp_path, capsys):
     assert main(arguments) == 2
     assert "lists 1 input names but network 'network' takes 2 inputs" in error_line(capsys)
     assert not output.exists()
+
+
+def test_unknown_method_lists_lazy_methods(toy_files, tmp_path, capsys):
+    assert main(fit_args(toy_files, tmp_path / "model", "--method", "knn")) == 2
+    message = error_line(capsys)
+    for method in ("rosmm", "auto", "alice", "alices"):
+        assert repr(method) in message

@@ -52,11 +52,13 @@ def registered_methods() -> list[str]:
 
 def estimator_class(method: str) -> type[RatioEstimator]:
     """Look up a registered estimator class; InputError naming the known methods."""
-    from quasiratio.estimators import import_method_module
+    from quasiratio.estimators import _METHOD_MODULES, import_method_module
 
     import_method_module(method)
     if method not in _REGISTRY:
-        raise InputError(f"unknown method {method!r}; choose one of {registered_methods()}")
+        # Methods registered on first use are not in the registry yet, but are valid choices.
+        known = sorted(set(_REGISTRY) | set(_METHOD_MODULES))
+        raise InputError(f"unknown method {method!r}; choose one of {known}")
     return _REGISTRY[method]
 
 
