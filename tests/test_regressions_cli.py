@@ -110,3 +110,12 @@ def test_unknown_method_lists_lazy_methods(toy_files, tmp_path, capsys):
     message = error_line(capsys)
     for method in ("rosmm", "auto", "alice", "alices"):
         assert repr(method) in message
+
+
+def test_reweight_rejects_folder_as_output(model, toy_files, tmp_path, capsys):
+    folder = tmp_path / "rows.csv"
+    folder.mkdir()
+    arguments = ["reweight", str(model), str(toy_files["denominator"]), "--output", str(folder)]
+    assert main(arguments) == 2
+    assert "is an existing folder" in error_line(capsys)
+    assert list(tmp_path.iterdir()) == [folder]

@@ -23,6 +23,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     a format by extension still work. On error it is removed.
     """
     path = Path(path)
+    if path.is_dir():
+        from quasiratio.errors import InputError
+
+        raise InputError(
+            f"output file {str(path)!r} is an existing folder; name a file instead"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
     os.close(fd)
