@@ -119,3 +119,12 @@ def test_reweight_rejects_folder_as_output(model, toy_files, tmp_path, capsys):
     assert main(arguments) == 2
     assert "is an existing folder" in error_line(capsys)
     assert list(tmp_path.iterdir()) == [folder]
+
+
+def test_ratio_rejects_beyond_float32(model):
+    from quasiratio import load
+    from quasiratio.errors import InputError
+
+    # 1e300 is finite in float64 but infinite in the float32 network, which made the ratio NaN.
+    with pytest.raises(InputError, match="float32 range"):
+        load(model).ratio(np.array([[1e300, 0.0]]))

@@ -33,7 +33,24 @@ def as_samples(numerator, denominator, numerator_weight, denominator_weight):
     for sample in (num, den):
         if len(sample) == 0:
             raise InputError(f"the {sample.source} sample has no events")
+        check_float32_range(sample.x, f"{sample.source}: features", sample.feature_names)
     return num, den
+
+
+def check_float32_range(values: np.ndarray, what: str, columns: Sequence[str]) -> None:
+    """Raise InputError for finite features beyond the float32 range.
+
+    The networks run in float32, where such a value becomes infinite and
+    the ratio NaN.
+    """
+    limit = float(np.finfo(np.float32).max)
+    counts = (np.abs(values) > limit).sum(axis=0)
+    if counts.any():
+        named = ", ".join(f"{name!r} ({int(c)} events)" for name, c in zip(columns, counts) if c)
+        raise InputError(
+            f"{what} exceed the float32 range of +-{limit:.3g} in column {named}; "
+            "rescale those features or remove those events"
+        )
 
 
 def _as_sample(sample, sample_weight, role: str) -> EventSample:
@@ -53,7 +70,9 @@ def _as_sample(sample, sample_weight, role: str) -> EventSample:
 def features_for(x, feature_names: Sequence[str]) -> np.ndarray:
     """Feature array in training column order from an EventSample or an array."""
     if isinstance(x, EventSample):
-        return x.select(list(feature_names)).x
+        values = x.select(list(feature_names)).x
+        check_float32_range(values, f"{x.source}: features", feature_names)
+        return values
     values = np.asarray(x, dtype=np.float64)
     if values.ndim == 1 and len(feature_names) == 1:
         values = values[:, None]
@@ -64,6 +83,7 @@ def features_for(x, feature_names: Sequence[str]) -> np.ndarray:
             f"(N, {len(feature_names)})"
         )
     check_finite(values, "features", columns=list(feature_names))
+    check_float32_range(values, "features", feature_names)
     return values
 
 
