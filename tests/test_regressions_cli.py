@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from quasiratio.cli import main
+from quasiratio.errors import ExtrapolationWarning
 
 FAST = ["--epochs", "1", "--batch-size", "256", "--hidden", "8"]
 
@@ -121,6 +122,12 @@ def test_reweight_rejects_folder_as_output(model, toy_files, tmp_path, capsys):
     assert list(tmp_path.iterdir()) == [folder]
 
 
+def write_rows(path: Path, rows: list[tuple[float, float]]) -> Path:
+    lines = ["a,b,weight"] + [f"{a!r},{b!r},1.0" for a, b in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def test_ratio_rejects_beyond_float32(model):
     from quasiratio import load
     from quasiratio.errors import InputError
@@ -128,3 +135,24 @@ def test_ratio_rejects_beyond_float32(model):
     # 1e300 is finite in float64 but infinite in the float32 network, which made the ratio NaN.
     with pytest.raises(InputError, match="float32 range"):
         load(model).ratio(np.array([[1e300, 0.0]]))
+
+
+def test_reweight_rejects_infinite_ratio(model, tmp_path, capsys):
+    # The training range is about +-4. A SiLU network grows linearly far from it in most
+    # directions, so features of +-1e30 drive some logit beyond the 710 at which
+    # -2 sinh(z) overflows float64.
+    far = [(1e30, 0.0), (-1e30, 0.0), (0.0, 1e30), (0.0, -1e30)]
+    events = write_rows(tmp_path / "far.csv", [(0.1, 0.0), *far])
+    output = tmp_path / "rows.csv"
+    assert main(["reweight", str(model), str(events), "--output", str(output)]) == 2
+    assert "events get an infinite ratio, 4 lie outside" in error_line(capsys)
+    assert not output.exists()
+
+
+def test_reweight_counts_extrapolated_events(model, tmp_path, capsys):
+    events = write_rows(tmp_path / "near.csv", [(0.1, 0.0), (0.2, 0.1), (9.0, 0.0)])
+    output = tmp_path / "rows.csv"
+    arguments = ["reweight", str(model), str(events), "--output", str(output), "--json"]
+    with pytest.warns(ExtrapolationWarning, match="1 of 3 events"):
+        assert main(arguments) == 0
+    assert json.loads(capsys.readouterr().out)["outside_support"] == 1

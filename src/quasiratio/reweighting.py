@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import os
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from quasiratio._atomic import atomic_path
-from quasiratio.errors import InputError
+from quasiratio.errors import ExtrapolationWarning, InputError
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ class ReweightSummary:
     sum_weights: float
     sum_new_weights: float
     output: str
+    #: Events with a feature outside the training range, where the ratio is extrapolated.
+    outside_support: int = 0
 
     def to_dict(self) -> dict[str, float | int | str]:
         return dataclasses.asdict(self)
@@ -121,13 +124,14 @@ def write_rows(
     estimator, samples: Iterable, output: str | os.PathLike, *, fmt: str
 ) -> ReweightSummary:
     """Reweight a stream of samples and append the rows to ``output`` atomically."""
-    events = chunks = 0
+    events = chunks = outside = 0
     sum_w = sum_new = 0.0
     with atomic_path(output) as tmp:
         writer = open_table_writer(tmp, fmt)
         try:
-            for columns in _reweighted_blocks(estimator, samples):
+            for columns, block_outside in _reweighted_blocks(estimator, samples):
                 writer.write(columns)
+                outside += block_outside
                 events += len(columns["ratio"])
                 chunks += 1
                 sum_w += float(np.sum(columns["weight"]))
@@ -136,11 +140,20 @@ def write_rows(
         finally:
             writer.close()
     logger.info("wrote %d reweighted events to %s", events, output)
-    return ReweightSummary(events, chunks, sum_w, sum_new, str(output))
+    if outside:
+        warnings.warn(
+            f"{outside} of {events} events have a feature outside the training range, so "
+            "their ratios are extrapolations of the network; check the feature units",
+            ExtrapolationWarning,
+            stacklevel=3,
+        )
+    return ReweightSummary(events, chunks, sum_w, sum_new, str(output), outside)
 
 
-def _reweighted_blocks(estimator, samples: Iterable) -> Iterator[dict[str, np.ndarray]]:
-    """Yield output columns for the events of ``samples``, regrouped at fixed offsets.
+def _reweighted_blocks(
+    estimator, samples: Iterable
+) -> Iterator[tuple[dict[str, np.ndarray], int]]:
+    """Yield output columns and the count of events outside the training range, per block.
 
     The network output for an event can differ in the last bit with the
     size of the batch it is evaluated in, because matrix products pick
@@ -176,9 +189,20 @@ def _reweighted_blocks(estimator, samples: Iterable) -> Iterator[dict[str, np.nd
         yield _columns(estimator, x, w)
 
 
-def _columns(estimator, x: np.ndarray, weight: np.ndarray) -> dict[str, np.ndarray]:
-    ratio = np.asarray(estimator.ratio(x), dtype=np.float64) if len(x) else np.zeros(0)
-    return {"ratio": ratio, "weight": weight, "new_weight": weight * ratio}
+def _columns(estimator, x: np.ndarray, weight: np.ndarray):
+    if not len(x):
+        return {"ratio": np.zeros(0), "weight": weight, "new_weight": np.zeros(0)}, 0
+    ratio = np.asarray(estimator.ratio(x), dtype=np.float64)
+    outside = estimator.outside_support(x)
+    infinite = ~np.isfinite(ratio)
+    if infinite.any():
+        raise InputError(
+            f"{int(infinite.sum())} events get an infinite ratio, {int(outside.sum())} lie "
+            "outside the training range, so the network extrapolates there; check the "
+            "feature units or remove those events"
+        )
+    columns = {"ratio": ratio, "weight": weight, "new_weight": weight * ratio}
+    return columns, int(outside.sum())
 
 
 def write_table(path: str | os.PathLike, columns: Mapping[str, np.ndarray]) -> None:
