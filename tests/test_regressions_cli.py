@@ -156,3 +156,14 @@ def test_reweight_counts_extrapolated_events(model, tmp_path, capsys):
     with pytest.warns(ExtrapolationWarning, match="1 of 3 events"):
         assert main(arguments) == 0
     assert json.loads(capsys.readouterr().out)["outside_support"] == 1
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296"])
+def test_evaluate_rejects_out_of_range_seed(model, toy_files, seed, capsys):
+    # numpy's legacy MT19937 seeding accepts 0 to 2**32 - 1 and raised a traceback otherwise.
+    arguments = ["evaluate", str(model), "--numerator", str(toy_files["numerator"]),
+                 "--denominator", str(toy_files["denominator"]), "--seed", seed]
+    with pytest.raises(SystemExit) as exit_info:
+        main(arguments)
+    assert exit_info.value.code == 2
+    assert f"invalid seed '{seed}'" in error_line(capsys)

@@ -31,6 +31,23 @@ _WEIGHT_HELP = (
 )
 
 
+#: Largest seed that every random generator used by the commands accepts (numpy's MT19937).
+MAX_SEED = 2**32 - 1
+
+
+def seed_value(text: str) -> int:
+    """Parse ``--seed``: an integer from 0 to :data:`MAX_SEED`, for argparse's ``type=``."""
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(
+            f"invalid seed {text!r}; pass an integer from 0 to {MAX_SEED}"
+        )
+    return seed
+
+
 def add_sample_arguments(
     parser: argparse.ArgumentParser, role: str, *, required: bool = True
 ) -> None:

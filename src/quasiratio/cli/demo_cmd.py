@@ -14,6 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from quasiratio.cli._common import seed_value
 from quasiratio.demos import DEMOS, demo_names, resolve_name
 
 #: Width at which long values (such as the reason for a method choice) wrap.
@@ -46,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"report folder (default: {DEFAULT_OUTPUT_ROOT}/NAME)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, metavar="N", help="seed of splits, toys and training"
+        "--seed", type=seed_value, default=0, metavar="N", help="seed of splits, toys and training"
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from quasiratio.cli._common import add_pair_arguments, parse_features
+from quasiratio.cli._common import add_pair_arguments, parse_features, seed_value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-classifier-test", action="store_true",
         help="skip the classifier two-sample test, the slowest metric",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random splits and projections")
+    parser.add_argument("--seed", type=seed_value, default=0, help="seed of the random splits and projections")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
 

@@ -19,7 +19,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from quasiratio.cli._common import add_pair_arguments
+from quasiratio.cli._common import add_pair_arguments, seed_value
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"estimator: {', '.join(METHODS)} or any registered method "
                              "(default: revert)")
     parser.add_argument("--output", required=True, metavar="DIR", help="model directory to write")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split, initial weights "
+    parser.add_argument("--seed", type=seed_value, default=0, help="seed of the split, initial weights "
                         "and batch order (default: 0)")
     parser.add_argument("--epochs", type=int, default=30,
                         help="maximum number of epochs (default: 30)")
