@@ -167,3 +167,10 @@ def test_evaluate_rejects_out_of_range_seed(model, toy_files, seed, capsys):
         main(arguments)
     assert exit_info.value.code == 2
     assert f"invalid seed '{seed}'" in error_line(capsys)
+
+
+def test_fit_rejects_weight_as_feature(toy_files, tmp_path, capsys):
+    output = tmp_path / "model"
+    assert main(fit_args(toy_files, output, "--features", "a", "weight")) == 2
+    assert "'weight' is the event weight, so it cannot also be a feature" in error_line(capsys)
+    assert not output.exists()

@@ -97,6 +97,12 @@ def _choose_features(
             raise InputError(
                 f"{path}: unknown feature column {name!r}; available: {list(columns)}"
             )
+    if weight_name is not None and weight_name in features:
+        # A classifier that sees the weights separates the samples by them, not by physics.
+        raise InputError(
+            f"{path}: column {weight_name!r} is the event weight, so it cannot also be a "
+            "feature; remove it from the feature names"
+        )
     return list(features)
 
 
