@@ -174,3 +174,18 @@ def test_fit_rejects_weight_as_feature(toy_files, tmp_path, capsys):
     assert main(fit_args(toy_files, output, "--features", "a", "weight")) == 2
     assert "'weight' is the event weight, so it cannot also be a feature" in error_line(capsys)
     assert not output.exists()
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".h5"])
+def test_inspect_rejects_unequal_columns(suffix, tmp_path, capsys):
+    path = tmp_path / f"events{suffix}"
+    if suffix == ".npz":
+        np.savez(path, a=np.ones(10), b=np.ones(9))
+    else:
+        import h5py
+
+        with h5py.File(path, "w") as handle:
+            handle["a"] = np.ones(10)
+            handle["b"] = np.ones(9)
+    assert main(["inspect", str(path)]) == 2
+    assert "columns have different lengths {'a': 10, 'b': 9}" in error_line(capsys)

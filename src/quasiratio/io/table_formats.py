@@ -78,8 +78,10 @@ def h5_columns(path: str, group_name: str | None, start: int = 0, stop: int | No
         compound = [k for k, v in datasets.items() if v.dtype.names]
         if len(datasets) == 1 and compound:
             data = datasets[compound[0]][start:stop]
-            return _split_fields({n: data[n] for n in data.dtype.names})
-        return _split_fields({k: v[start:stop] for k, v in datasets.items() if v.ndim == 1})
+            return _split_fields({n: data[n] for n in data.dtype.names}, path)
+        return _split_fields(
+            {k: v[start:stop] for k, v in datasets.items() if v.ndim == 1}, path
+        )
 
 
 def h5_length(path: str, group_name: str | None) -> int:
@@ -93,7 +95,13 @@ def h5_length(path: str, group_name: str | None) -> int:
     return max(lengths, default=0)
 
 
-def _split_fields(arrays: dict) -> tuple[Columns, list[str]]:
+def _split_fields(arrays: dict, path: str) -> tuple[Columns, list[str]]:
+    lengths = {str(name): len(values) for name, values in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise FileFormatError(
+            f"{path}: columns have different lengths {lengths}; store one value per event "
+            "in every column"
+        )
     numeric: Columns = {}
     other = []
     for name, values in arrays.items():
@@ -124,7 +132,7 @@ def npz_columns(path: str) -> tuple[Columns, list[str]]:
                 "columns; store one name per column"
             )
         columns = {**{n: x[:, i] for i, n in enumerate(labels)}, **columns}
-    return _split_fields(columns)
+    return _split_fields(columns, path)
 
 
 def parquet_numeric_names(path: str) -> list[str]:
