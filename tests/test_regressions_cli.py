@@ -189,3 +189,13 @@ def test_inspect_rejects_unequal_columns(suffix, tmp_path, capsys):
             handle["b"] = np.ones(9)
     assert main(["inspect", str(path)]) == 2
     assert "columns have different lengths {'a': 10, 'b': 9}" in error_line(capsys)
+
+
+def test_streamed_reweight_logs_weight_once(model, toy_files, tmp_path, caplog):
+    output = tmp_path / "rows.csv"
+    arguments = ["reweight", str(model), str(toy_files["denominator"]), "--output", str(output),
+                 "--chunk-size", "50"]
+    with caplog.at_level("INFO", logger="quasiratio.io.tables"):
+        assert main(arguments) == 0
+    choices = [r for r in caplog.records if "as the event weight" in r.getMessage()]
+    assert len(choices) == 1

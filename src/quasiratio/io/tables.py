@@ -98,7 +98,7 @@ def _choose_features(
                 f"{path}: unknown feature column {name!r}; available: {list(columns)}"
             )
     if weight_name is not None and weight_name in features:
-        # A classifier that sees the weights separates the samples by them, not by physics.
+        # A classifier trained on the weights separates the samples by them, not by physics.
         raise InputError(
             f"{path}: column {weight_name!r} is the event weight, so it cannot also be a "
             "feature; remove it from the feature names"
@@ -166,4 +166,6 @@ def iter_table(
             raise read_failure(path, exc, kind) from None
         sample = columns_to_sample(columns, other, path, weight=weight, features=features)
         features = list(sample.feature_names)
+        # Later chunks name the weight the first one chose, which logs that choice only once.
+        weight = sample.weight_name if weight is None else weight
         yield sample
