@@ -117,6 +117,7 @@ def test_write_report_replaces_previous_folder(tmp_path):
     folder = tmp_path / "report"
     folder.mkdir()
     (folder / "stale.txt").write_text("old")
+    (folder / "metrics.json").write_text("{}")
     # Estimators with several networks store one history per network.
     histories = {
         "positive": TrainingHistory(train_loss=[1.0, 0.9], validation_loss=[1.1, 1.0]),

@@ -69,7 +69,7 @@ def test_fit_keeps_folder_of_other_files(toy_files, tmp_path, capsys):
     notes = tmp_path / "analysis" / "notes.txt"
     notes.write_text("keep")
     assert main(fit_args(toy_files, tmp_path / "analysis")) == 2
-    assert "not a model directory" in error_line(capsys)
+    assert "contains files but no metadata.json" in error_line(capsys)
     assert notes.read_text() == "keep"
 
 
@@ -199,3 +199,16 @@ def test_streamed_reweight_logs_weight_once(model, toy_files, tmp_path, caplog):
         assert main(arguments) == 0
     choices = [r for r in caplog.records if "as the event weight" in r.getMessage()]
     assert len(choices) == 1
+
+
+def test_evaluate_keeps_input_folder(model, toy_files, tmp_path, capsys):
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    for path in toy_files.values():
+        (folder / path.name).write_bytes(path.read_bytes())
+    arguments = ["evaluate", str(model), "--numerator", str(folder / "numerator.csv"),
+                 "--denominator", str(folder / "denominator.csv"), "--no-classifier-test",
+                 "--report", str(folder)]
+    assert main(arguments) == 2
+    assert "contains files but no metrics.json" in error_line(capsys)
+    assert sorted(p.name for p in folder.iterdir()) == ["denominator.csv", "numerator.csv"]

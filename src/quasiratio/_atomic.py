@@ -42,17 +42,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_directory(path: str | os.PathLike, *, marker: str | None = None) -> Iterator[Path]:
     """Yield a temporary directory that replaces the directory ``path`` on success.
 
     An existing directory at ``path`` is kept until the new one is
     complete, then swapped out and deleted with all its content. An
     existing file, the working directory or a folder above it raise
     InputError instead, as a rename cannot replace them or would delete
-    the user's files.
+    the user's files. With ``marker``, a non-empty folder is replaced only
+    when it contains that file, the mark of an earlier output.
     """
     path = Path(path)
-    check_replaceable_directory(path)
+    check_replaceable_directory(path, marker=marker)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
@@ -69,7 +70,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def check_replaceable_directory(path: str | os.PathLike) -> None:
+def check_replaceable_directory(path: str | os.PathLike, *, marker: str | None = None) -> None:
     """Raise InputError when :func:`atomic_directory` must not replace ``path``."""
     from quasiratio.errors import InputError
 
@@ -85,3 +86,9 @@ def check_replaceable_directory(path: str | os.PathLike) -> None:
             f"output folder {str(path)!r} is the working directory or contains it; "
             "choose a new folder name, such as a subfolder"
         )
+    if marker is not None and path.is_dir() and not (path / marker).is_file():
+        if any(path.iterdir()):
+            raise InputError(
+                f"output folder {str(path)!r} contains files but no {marker}, so it is not "
+                "an earlier output and writing would delete them; choose a new folder name"
+            )

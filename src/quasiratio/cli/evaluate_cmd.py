@@ -75,9 +75,12 @@ def _history(model):
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from quasiratio.diagnostics.report import evaluation_summary, write_report
+    from quasiratio._atomic import check_replaceable_directory
+    from quasiratio.diagnostics.report import REPORT_MARKER, evaluation_summary, write_report
     from quasiratio.estimators import load
 
+    if args.report is not None:
+        check_replaceable_directory(args.report, marker=REPORT_MARKER)
     model = load(args.model)
     numerator, denominator, features = _read_inputs(args, model)
     ratio = np.asarray(model.ratio(denominator), dtype=np.float64)

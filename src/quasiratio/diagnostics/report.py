@@ -23,6 +23,9 @@ from quasiratio.diagnostics.negative_regions import find_negative_regions
 from quasiratio.errors import InputError
 from quasiratio.events import EventSample
 
+#: File that every report folder contains; a non-empty folder without it is not replaced.
+REPORT_MARKER = "metrics.json"
+
 
 def evaluation_summary(
     source: EventSample,
@@ -163,7 +166,7 @@ def write_report(
     if truth is not None:
         truth_values = np.asarray(truth(source.x) if callable(truth) else truth, dtype=np.float64)
     content = {"metadata": dict(metadata or {}), **summary}
-    with atomic_directory(output_dir) as folder:
+    with atomic_directory(output_dir, marker=REPORT_MARKER) as folder:
         content["plots"] = _write_figures(
             folder, source, target, ratio, names, truth_values, history, bins
         )

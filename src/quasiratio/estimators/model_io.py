@@ -58,7 +58,7 @@ def save_estimator(estimator, path) -> None:
         "history": {name: h.to_dict() for name, h in estimator._histories().items()},
         "method_fields": estimator._method_fields(),
     }
-    with atomic_directory(path) as tmp:
+    with atomic_directory(path, marker=METADATA_NAME) as tmp:
         save_file(tensors, str(tmp / WEIGHTS_NAME))
         metadata["weights_sha256"] = _sha256(tmp / WEIGHTS_NAME)
         text = json.dumps(_finite_json(metadata), indent=2, allow_nan=False)
@@ -67,13 +67,7 @@ def save_estimator(estimator, path) -> None:
 
 def check_model_destination(path) -> None:
     """Raise InputError unless ``path`` is new, empty or a model directory."""
-    path = Path(path)
-    check_replaceable_directory(path)
-    if path.is_dir() and not (path / METADATA_NAME).is_file() and any(path.iterdir()):
-        raise InputError(
-            f"output folder {str(path)!r} contains files but no {METADATA_NAME}, so it is not "
-            "a model directory and saving would delete them; choose a new folder name"
-        )
+    check_replaceable_directory(path, marker=METADATA_NAME)
 
 
 def read_metadata(path) -> dict:
