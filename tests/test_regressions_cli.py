@@ -212,3 +212,11 @@ def test_evaluate_keeps_input_folder(model, toy_files, tmp_path, capsys):
     assert main(arguments) == 2
     assert "contains files but no metrics.json" in error_line(capsys)
     assert sorted(p.name for p in folder.iterdir()) == ["denominator.csv", "numerator.csv"]
+
+
+def test_demo_keeps_folder_of_other_files(tmp_path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep")
+    assert main(["demo", "gaussian-mixture", "--quick", "--output", str(tmp_path)]) == 2
+    assert "contains files but no demo.json" in error_line(capsys)
+    assert notes.read_text() == "keep"

@@ -55,10 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from quasiratio._atomic import check_replaceable_directory
     from quasiratio.demos import run_demo
+    from quasiratio.demos.common import DEMO_MARKER
 
     name = resolve_name(args.name)
     output = args.output if args.output is not None else DEFAULT_OUTPUT_ROOT / name
-    check_replaceable_directory(output)
+    # The interference demo adds its files to the folder; the others replace it as a whole.
+    marker = None if name == "interference" else DEMO_MARKER
+    check_replaceable_directory(output, marker=marker)
     progress = not args.quiet and sys.stderr.isatty()
     result = run_demo(name, output, quick=args.quick, seed=args.seed, progress=progress)
     if args.json:

@@ -98,6 +98,11 @@ def training_history(estimator):
     return next(iter(histories.values()), None)
 
 
+#: File that every folder written by :func:`write_demo_folder` contains; a non-empty
+#: folder without it is not replaced.
+DEMO_MARKER = "demo.json"
+
+
 def write_demo_folder(
     output_dir: str | Path,
     *,
@@ -122,7 +127,7 @@ def write_demo_folder(
 
     output_dir = Path(output_dir)
     closure = {}
-    with atomic_directory(output_dir) as folder:
+    with atomic_directory(output_dir, marker=DEMO_MARKER) as folder:
         for name, (estimator, report) in parts.items():
             part_folder = folder / name if name else folder
             estimator.save(part_folder / "model")
@@ -131,7 +136,7 @@ def write_demo_folder(
         result["output"] = str(output_dir)
         result["wall_time_s"] = time.perf_counter() - start
         result["summary"] = summarize(result)
-        write_json(folder / "demo.json", result)
+        write_json(folder / DEMO_MARKER, result)
     logger.info("wrote the demo folder %s after %.1f s", output_dir, result["wall_time_s"])
     return result
 
