@@ -220,3 +220,14 @@ def test_demo_keeps_folder_of_other_files(tmp_path, capsys):
     assert main(["demo", "gaussian-mixture", "--quick", "--output", str(tmp_path)]) == 2
     assert "contains files but no demo.json" in error_line(capsys)
     assert notes.read_text() == "keep"
+
+
+def test_cli_warning_is_one_line(model, toy_files, tmp_path, caplog):
+    events = tmp_path / "events.csv"
+    events.write_text("a,b,my_weight\n0.1,0.2,1.0\n0.3,0.4,1.0\n")
+    arguments = ["reweight", str(model), str(events), "--output", str(tmp_path / "rows.csv")]
+    with caplog.at_level("WARNING", logger="py.warnings"):
+        assert main(arguments) == 0
+    messages = [r.getMessage() for r in caplog.records if r.name == "py.warnings"]
+    assert messages[0].startswith("UnusedWeightWarning: ")
+    assert "\n" not in messages[0].strip()
