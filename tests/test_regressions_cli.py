@@ -231,3 +231,14 @@ def test_cli_warning_is_one_line(model, toy_files, tmp_path, caplog):
     messages = [r.getMessage() for r in caplog.records if r.name == "py.warnings"]
     assert messages[0].startswith("UnusedWeightWarning: ")
     assert "\n" not in messages[0].strip()
+
+
+def test_resume_from_foreign_checkpoint(toy_files, tmp_path, capsys):
+    output = tmp_path / "model"
+    checkpoint = tmp_path / "model.checkpoint"
+    checkpoint.mkdir()
+    (checkpoint / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    assert main(fit_args(toy_files, output, "--resume")) == 2
+    message = error_line(capsys)
+    assert "cannot read the checkpoint" in message
+    assert "weights_only" not in message

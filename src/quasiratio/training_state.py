@@ -124,8 +124,11 @@ def load_checkpoint(directory: Path, fingerprint: str) -> dict | None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a truncated or foreign file fails in many ways
+        # Only the first sentence: torch's full message for an unsafe file suggests
+        # weights_only=False, which would let the file run code.
+        reason = str(error).split(". ")[0][:200]
         raise TrainingError(
-            f"cannot read the checkpoint {path}: {error}; delete it to start afresh"
+            f"cannot read the checkpoint {path}: {reason}; delete it to start afresh"
         ) from error
     if not isinstance(state, dict) or state.get("fingerprint") != fingerprint:
         raise TrainingError(
