@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -242,3 +243,14 @@ def test_resume_from_foreign_checkpoint(toy_files, tmp_path, capsys):
     message = error_line(capsys)
     assert "cannot read the checkpoint" in message
     assert "weights_only" not in message
+
+
+def test_cli_log_hides_other_packages_info():
+    from quasiratio.cli import _own_or_warning
+
+    def record(name: str, level: int) -> logging.LogRecord:
+        return logging.LogRecord(name, level, __file__, 1, "message", None, None)
+
+    assert _own_or_warning(record("quasiratio.reweighting", logging.INFO))
+    assert _own_or_warning(record("onnx_ir.passes", logging.WARNING))
+    assert not _own_or_warning(record("onnx_ir.passes", logging.INFO))

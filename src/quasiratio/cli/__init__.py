@@ -51,10 +51,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _configure_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    if verbose < 2:
+        # Other packages' INFO lines (such as the ONNX exporter's passes) only with -vv.
+        handler.addFilter(_own_or_warning)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", handlers=[handler]
+    )
     # One line per warning: its class and message, without the library source line.
     warnings.formatwarning = _format_warning
     logging.captureWarnings(True)
+
+
+def _own_or_warning(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING or record.name.split(".")[0] == "quasiratio"
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:
