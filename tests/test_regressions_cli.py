@@ -223,15 +223,14 @@ def test_demo_keeps_folder_of_other_files(tmp_path, capsys):
     assert notes.read_text() == "keep"
 
 
-def test_cli_warning_is_one_line(model, toy_files, tmp_path, caplog):
-    events = tmp_path / "events.csv"
-    events.write_text("a,b,my_weight\n0.1,0.2,1.0\n0.3,0.4,1.0\n")
-    arguments = ["reweight", str(model), str(events), "--output", str(tmp_path / "rows.csv")]
-    with caplog.at_level("WARNING", logger="py.warnings"):
-        assert main(arguments) == 0
-    messages = [r.getMessage() for r in caplog.records if r.name == "py.warnings"]
-    assert messages[0].startswith("UnusedWeightWarning: ")
-    assert "\n" not in messages[0].strip()
+def test_cli_warning_is_one_line():
+    from quasiratio.cli import _format_warning
+    from quasiratio.errors import UnusedWeightWarning
+
+    warning = UnusedWeightWarning("events.csv: weight-like columns were found but not used")
+    text = _format_warning(warning, UnusedWeightWarning, "tables.py", 71, "    warnings.warn(")
+    assert text == ("UnusedWeightWarning: events.csv: weight-like columns were found but "
+                    "not used")
 
 
 def test_resume_from_foreign_checkpoint(toy_files, tmp_path, capsys):
