@@ -253,3 +253,13 @@ def test_cli_log_hides_other_packages_info():
     assert _own_or_warning(record("quasiratio.reweighting", logging.INFO))
     assert _own_or_warning(record("onnx_ir.passes", logging.WARNING))
     assert not _own_or_warning(record("onnx_ir.passes", logging.INFO))
+
+
+def test_fit_names_fix_for_empty_file(toy_files, tmp_path, capsys):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("a,b,weight\n")
+    files = {"numerator": empty, "denominator": toy_files["denominator"]}
+    assert main(fit_args(files, tmp_path / "model")) == 2
+    assert error_line(capsys).endswith(
+        f"the {empty} sample has no events; pass a file or array with events"
+    )

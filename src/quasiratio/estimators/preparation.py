@@ -32,7 +32,9 @@ def as_samples(numerator, denominator, numerator_weight, denominator_weight):
         den = den.select(num.feature_names)
     for sample in (num, den):
         if len(sample) == 0:
-            raise InputError(f"the {sample.source} sample has no events")
+            raise InputError(
+                f"the {sample.source} sample has no events; pass a file or array with events"
+            )
         check_float32_range(sample.x, f"{sample.source}: features", sample.feature_names)
     return num, den
 
