@@ -263,3 +263,13 @@ def test_fit_names_fix_for_empty_file(toy_files, tmp_path, capsys):
     assert error_line(capsys).endswith(
         f"the {empty} sample has no events; pass a file or array with events"
     )
+
+
+def test_fit_other_column_order_no_warning(toy_files, tmp_path, caplog):
+    swapped = tmp_path / "numerator.csv"
+    rows = np.loadtxt(toy_files["numerator"], delimiter=",", skiprows=1)
+    np.savetxt(swapped, rows[:, [1, 0, 2]], delimiter=",", header="b,a,weight", comments="")
+    files = {"numerator": swapped, "denominator": toy_files["denominator"]}
+    with caplog.at_level("WARNING", logger="quasiratio.cli._common"):
+        assert main(fit_args(files, tmp_path / "model")) == 0
+    assert not [r for r in caplog.records if "exist in only one" in r.getMessage()]

@@ -188,9 +188,11 @@ def load_pair(args: argparse.Namespace, *, denominator_positive: bool = True):
                 "pass --features with names both files provide"
             )
         dropped = sorted(set(numerator.feature_names) ^ set(denominator.feature_names))
-        logger.warning(
-            "features %s exist in only one of the two files; using the shared %s", dropped, shared
-        )
+        if dropped:
+            logger.warning(
+                "features %s exist in only one of the two files; using the shared %s",
+                dropped, shared,
+            )
         numerator, denominator = numerator.select(shared), denominator.select(shared)
     warn_disjoint_features(numerator, denominator)
     return numerator, denominator
