@@ -273,3 +273,19 @@ def test_fit_other_column_order_no_warning(toy_files, tmp_path, caplog):
     with caplog.at_level("WARNING", logger="quasiratio.cli._common"):
         assert main(fit_args(files, tmp_path / "model")) == 0
     assert not [r for r in caplog.records if "exist in only one" in r.getMessage()]
+
+
+@pytest.mark.parametrize("support", [{}, None, {"min": ["a", "b"], "max": [1.0, 2.0]}])
+def test_load_rejects_edited_support(model, tmp_path, support):
+    from quasiratio import load
+    from quasiratio.errors import ModelFormatError
+
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    for part in model.iterdir():
+        (edited / part.name).write_bytes(part.read_bytes())
+    metadata = json.loads((edited / "metadata.json").read_text())
+    metadata["support"] = support
+    (edited / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(ModelFormatError, match="invalid 'support' entry"):
+        load(edited)

@@ -151,7 +151,23 @@ def load_estimator(path, *, network=None):
     estimator.support_ = metadata["support"]
     estimator._restore_fields(metadata["method_fields"])
     _check_input_width(estimator, models, path)
+    _check_support(metadata["support"], estimator.n_features_in_, path)
     return estimator
+
+
+def _check_support(support, width: int, path: Path) -> None:
+    """Raise ModelFormatError unless ``support`` has ``width`` numeric minima and maxima."""
+    valid = isinstance(support, dict) and all(
+        isinstance(support.get(key), list)
+        and len(support[key]) == width
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in support[key])
+        for key in ("min", "max")
+    )
+    if not valid:
+        raise ModelFormatError(
+            f"{path / METADATA_NAME} has an invalid 'support' entry (expected 'min' and 'max' "
+            f"lists of {width} numbers); the file was edited, so save the model again"
+        )
 
 
 def _check_input_width(estimator, models: dict, path: Path) -> None:
