@@ -48,6 +48,13 @@ def error_line(capsys) -> str:
     return err[-1]
 
 
+def copy_model(model: Path, folder: Path) -> Path:
+    folder.mkdir()
+    for part in model.iterdir():
+        (folder / part.name).write_bytes(part.read_bytes())
+    return folder
+
+
 def test_reweight_rejects_input_as_output(model, toy_files, tmp_path, capsys):
     source = tmp_path / "events.csv"
     source.write_bytes(toy_files["denominator"].read_bytes())
@@ -93,10 +100,7 @@ def test_evaluate_rejects_working_directory(model, toy_files, tmp_path, monkeypa
 
 
 def test_load_rejects_edited_feature_list(model, toy_files, tmp_path, capsys):
-    edited = tmp_path / "edited"
-    edited.mkdir()
-    for part in model.iterdir():
-        (edited / part.name).write_bytes(part.read_bytes())
+    edited = copy_model(model, tmp_path / "edited")
     metadata = json.loads((edited / "metadata.json").read_text())
     metadata["feature_names"] = ["a"]
     (edited / "metadata.json").write_text(json.dumps(metadata))
@@ -280,10 +284,7 @@ def test_load_rejects_edited_support(model, tmp_path, support):
     from quasiratio import load
     from quasiratio.errors import ModelFormatError
 
-    edited = tmp_path / "edited"
-    edited.mkdir()
-    for part in model.iterdir():
-        (edited / part.name).write_bytes(part.read_bytes())
+    edited = copy_model(model, tmp_path / "edited")
     metadata = json.loads((edited / "metadata.json").read_text())
     metadata["support"] = support
     (edited / "metadata.json").write_text(json.dumps(metadata))
