@@ -68,6 +68,7 @@ def test_fit_json_summary(toy_files, tmp_path, capsys):
     assert summary["features"] == ["a", "b"]
     assert len(summary["losses"]["network"]["train"]) == 2
     assert summary["interrupted"] is False
+    assert set(summary["normalization"]) == {"value", "error"}
     assert quasiratio.load(output).method == "carl"
     assert not Path(f"{output}.checkpoint").exists()
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from quasiratio.errors import InputError, NegativeWeightWarning
+from quasiratio.errors import InputError, NegativeWeightWarning, NormalizationWarning
 from quasiratio.estimators import CARL, REVERT, make_estimator, registered_methods
 from quasiratio.events import EventSample
 from quasiratio.training import TrainingConfig
@@ -238,3 +238,29 @@ def test_calibrated_carl_matches_truth():
         x = np.linspace(-1.5, 1.5, 7)
         truth = np.exp(0.5 * x - 0.125)
         np.testing.assert_allclose(estimator.ratio(x[:, None]), truth, rtol=0.25)
+
+
+def test_undertrained_revert_warns_on_normalisation():
+    # One epoch leaves REVERT's logit near 0, where r = -2 sinh(z) is near 0,
+    # so the ratio cannot average to 1 over the denominator.
+    rng = np.random.default_rng(0)
+    numerator = rng.normal(0.5, 1.0, (5000, 1))
+    denominator = rng.normal(0.0, 1.0, (5000, 1))
+    config = TrainingConfig(epochs=1, progress=False, learning_rate=1e-4)
+    with pytest.warns(NormalizationWarning, match="averages to"):
+        model = make_estimator("revert", config=config).fit(numerator, denominator)
+    assert abs(model.normalization_["value"] - 1.0) > 0.1
+
+
+def test_trained_revert_normalisation_near_one():
+    # 5000 denominator events: the delta-method error is about 0.007, so a
+    # trained model lands within 5 errors of 1 and does not warn.
+    rng = np.random.default_rng(0)
+    numerator = rng.normal(0.5, 1.0, (5000, 1))
+    denominator = rng.normal(0.0, 1.0, (5000, 1))
+    config = TrainingConfig(epochs=20, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NormalizationWarning)
+        model = make_estimator("revert", config=config).fit(numerator, denominator)
+    value, error = model.normalization_["value"], model.normalization_["error"]
+    assert abs(value - 1.0) < 5 * error

@@ -50,3 +50,7 @@ class ExtrapolationWarning(QuasiRatioWarning):
 
 class SmallTotalWarning(QuasiRatioWarning):
     """A sum of signed weights is tiny next to the sum of their absolute values."""
+
+
+class NormalizationWarning(QuasiRatioWarning):
+    """A learned ratio does not average to 1 over the denominator sample."""

@@ -161,6 +161,8 @@ def finish(args, estimator, events: dict[str, int], *, world_size: int) -> int:
             "interrupted": interrupted,
             "losses": {name: _losses(history) for name, history in histories.items()},
             "world_size": world_size,
+            # sum(w r) / sum(w) over the denominator with its error; 1 when trained.
+            "normalization": getattr(estimator, "normalization_", None),
         }
         json.dump(summary, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -11,6 +11,8 @@ built from several networks override the hooks listed in
 from __future__ import annotations
 
 import copy
+import logging
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import ClassVar
 
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from quasiratio.errors import InputError
+from quasiratio.errors import InputError, NormalizationWarning
 from quasiratio.estimators.preparation import (
     as_samples,
     features_for,
@@ -124,6 +126,9 @@ class RatioEstimator:
         self.n_features_in_ = num.n_features
         self.support_ = _support(num, den)
         self._fit_samples(num, den)
+        if not getattr(self, "parameter_names_", ()):
+            # A parameterised ratio averages to 1 at each theta separately.
+            self.normalization_ = check_normalization(self, den)
         return self
 
     def _check_samples(self, numerator: EventSample, denominator: EventSample) -> None:
@@ -290,3 +295,37 @@ def _validation_tensors(validation_set: dict | None) -> dict | None:
     if validation_set is None:
         return None
     return to_tensors(validation_set, weight_dtype=torch.float64)
+
+
+#: Largest |sum(w r) / sum(w) - 1| accepted without a warning, whatever the
+#: statistical error: beyond 10 % the reweighted total is visibly wrong.
+NORMALIZATION_TOLERANCE = 0.1
+
+
+def check_normalization(estimator: RatioEstimator, denominator: EventSample) -> dict:
+    """Compute sum(w r) / sum(w) over the denominator and warn when it is far from 1.
+
+    Both classes are normalised to the same total before training, so a
+    learned ratio averages to 1 over p0. An under-trained REVERT network
+    sits near z = 0, where r = -2 sinh(z) is near 0, and this check is
+    what tells the user. The error is the delta-method standard error
+    sqrt(sum w^2 (r - n)^2) / sum w. The check reuses training events, so
+    it catches gross failures, not overfitting.
+    """
+    weight = denominator.sample_weight
+    ratio = estimator.ratio(denominator.x)
+    total = float(np.sum(weight))
+    value = float(np.sum(weight * ratio) / total)
+    error = float(np.sqrt(np.sum(weight**2 * (ratio - value) ** 2)) / abs(total))
+    logging.getLogger(__name__).info(
+        "normalisation sum(w r) / sum(w) over the denominator: %.4f +- %.4f", value, error
+    )
+    if abs(value - 1.0) > max(5.0 * error, NORMALIZATION_TOLERANCE):
+        warnings.warn(
+            f"the learned ratio averages to {value:.3g} +- {error:.2g} over the denominator "
+            "instead of 1, so reweighted totals will be off; train longer (--epochs), "
+            "with a larger network or more events",
+            NormalizationWarning,
+            stacklevel=3,
+        )
+    return {"value": value, "error": error}
