@@ -24,7 +24,7 @@ import numpy as np
 
 from quasiratio.errors import InputError
 from quasiratio.events import EventSample
-from quasiratio.inference.likelihood import INVALID, OK, Scan
+from quasiratio.inference.likelihood import INVALID, OK, Scan, grid_bracket
 from quasiratio.inference.model import Yields, check_signal_strength
 
 #: Template names, in the order of the model terms.
@@ -101,8 +101,7 @@ class BinnedTemplateFit:
         t_grid = np.linspace(0.0, np.sqrt(self.mu_max), self.grid_points)
         values = self.negative_log_likelihood(t_grid**2)
         k = np.argmin(values, axis=0)
-        lo = t_grid[np.maximum(k - 1, 0)]
-        hi = t_grid[np.minimum(k + 1, len(t_grid) - 1)]
+        lo, hi = grid_bracket(t_grid, k)
         ratio = (np.sqrt(5) - 1) / 2
         for _ in range(60):
             x1, x2 = hi - ratio * (hi - lo), lo + ratio * (hi - lo)

@@ -146,8 +146,7 @@ class UnbinnedLikelihood:
         t_grid = np.linspace(0.0, np.sqrt(self.mu_max), self.grid_points)
         values = self.log_likelihood(t_grid**2)
         k = np.argmax(values, axis=0)
-        lo = t_grid[np.maximum(k - 1, 0)]
-        hi = t_grid[np.minimum(k + 1, len(t_grid) - 1)]
+        lo, hi = grid_bracket(t_grid, k)
         t = _newton_in_bracket(self._score, t_grid[k], lo, hi)
         t = np.where(self.log_likelihood_at(t**2) >= values[k, np.arange(len(k))], t, t_grid[k])
         at_limit = np.isclose(t, t_grid[-1])
@@ -213,3 +212,14 @@ def _safe_log1p(z: np.ndarray) -> np.ndarray:
     out = np.full(z.shape, -np.inf)
     np.log1p(z, out=out, where=z > -1)
     return out
+
+
+def grid_bracket(t_grid: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the grid neighbours (lo, hi) of the best grid index ``k`` of each experiment.
+
+    The fits scan t = sqrt(mu) on a grid, then refine inside [lo, hi];
+    at the grid ends the bracket is cut to the grid.
+    """
+    lo = t_grid[np.maximum(k - 1, 0)]
+    hi = t_grid[np.minimum(k + 1, len(t_grid) - 1)]
+    return lo, hi
