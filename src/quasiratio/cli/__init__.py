@@ -50,7 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    if quiet:
+        level = logging.WARNING
+    elif verbose > 1:
+        level = logging.DEBUG
+    else:
+        level = logging.INFO
     handler = logging.StreamHandler(sys.stderr)
     if verbose < 2:
         # Other packages' INFO lines (such as the ONNX exporter's passes) only with -vv.

@@ -76,7 +76,7 @@ class RatioEstimator:
     ``network`` to train any other ``torch.nn.Module`` that maps (B, D)
     float32 inputs to (B,) or (B, 1) logits. Fitting trains a copy of
     it, so the module passed in stays unchanged.
-    ``config`` holds every training option. ``chunk_size`` is the number
+    ``config`` contains every training option. ``chunk_size`` is the number
     of events evaluated at once by :meth:`ratio`.
     """
 

@@ -64,7 +64,7 @@ class DenominatorSignWarning(QuasiRatioWarning):
 def _own_checkpoint(config: TrainingConfig, stage: str) -> TrainingConfig:
     """Give one training stage its own checkpoint folder inside ``config.checkpoint_dir``.
 
-    A checkpoint holds one network, so the sub-classifiers and the
+    A checkpoint contains one network, so the sub-classifiers and the
     coefficient stages must not share a file, or ``resume`` would load one
     stage's state into another.
     """

@@ -168,9 +168,9 @@ def arrow_batches(path: str, kind: str, chunk_size: int):
     if kind == "parquet":
         import pyarrow.parquet as pq
 
-        # With pre-buffering on, pyarrow keeps read buffers across row groups
-        # and memory grows by about 30 MB per million events; off, it stays
-        # bounded by one chunk (measured with benchmarks/stream.py).
+        # With pre-buffering on, pyarrow keeps read buffers across row groups,
+        # so memory grows by about 30 MB per million events. Without it the
+        # memory stays bounded by one chunk (measured with benchmarks/stream.py).
         parquet = pq.ParquetFile(path, pre_buffer=False)
         yield from parquet.iter_batches(batch_size=chunk_size)
         return
